@@ -1,0 +1,28 @@
+"""The deadline watcher: deployed on a schedule (settings.watch_interval_seconds, default
+every 5 minutes). Each run is one watcher pass: enqueue the alerts that came due, send
+them, repair lost wake-ups. Two runs overlapping is safe (unique dedupe keys, SKIP LOCKED
+claims), so no concurrency limit is needed."""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from launch.watcher import DEFAULT_LIMIT
+from tasks.watcher_tasks import deliver_alerts, enqueue_alerts, repair_runs
+
+
+@flow(name="deadline-watcher", log_prints=False)
+def deadline_watcher(limit: int = DEFAULT_LIMIT) -> dict:
+    worker_id = f"watcher-{flow_run.get_id() or 'local'}"
+    enqueued = enqueue_alerts(worker_id, limit)
+    delivered = deliver_alerts(worker_id, limit)
+    repaired = repair_runs(worker_id, limit)
+    return {
+        "enqueued": enqueued["counts"]["enqueued"],
+        "sent": delivered["counts"]["sent"],
+        "retried": delivered["counts"]["retried"],
+        "failed": delivered["counts"]["failed"],
+        "repaired": repaired["counts"]["repaired"],
+        "errors": enqueued["errors"] + delivered["errors"] + repaired["errors"],
+    }

@@ -1,0 +1,441 @@
+"""weapp-launch: the one command line.
+
+Every command that prints data takes --json. Messages people read are in Chinese
+and English; nothing personal is printed in the clear.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from launch import runtime
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="WeChat mini-program launches on Prefect.")
+client_app = typer.Typer(no_args_is_help=True, help="Clients / 客户")
+workdays_app = typer.Typer(no_args_is_help=True, help="Working-day arithmetic / 工作日计算")
+schema_app = typer.Typer(no_args_is_help=True, help="JSON Schemas for editors")
+app.add_typer(client_app, name="client")
+app.add_typer(workdays_app, name="workdays")
+app.add_typer(schema_app, name="schema")
+
+from launch.cli_alerts import register as _register_alerts  # noqa: E402  (watch, alerts)
+
+_register_alerts(app)
+
+# Piped output (CI logs, less) gets a wide table rather than Rich's 80-column default.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+JsonOpt = typer.Option(False, "--json", help="Print JSON instead of tables.")
+
+
+def _emit_json(data) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def _fail(message: str, code: int = 1, as_json: bool = False, **extra) -> None:
+    if as_json:
+        _emit_json({"ok": False, "error": message, **extra})
+    else:
+        err.print(f"[red]{message}[/red]")
+    raise typer.Exit(code)
+
+
+def _parse_date(value: str, field: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{field}: 日期格式应为 YYYY-MM-DD / date must be YYYY-MM-DD, got {value!r}") from None
+
+
+# --------------------------------------------------------------------------- check / client
+
+
+@app.command()
+def check(
+    file: Path = typer.Argument(..., help="Client intake YAML"),
+    as_json: bool = JsonOpt,
+    today: Optional[str] = typer.Option(None, help="Check date (default: today, Asia/Shanghai)"),
+) -> None:
+    """Preflight a client's materials. Exit 0: no errors; 1: errors; 2: file unreadable or malformed."""
+    from launch.domain.intake import IntakeFileError, load_intake
+    from launch.preflight import check_intake
+
+    try:
+        intake = load_intake(file)
+    except IntakeFileError as exc:
+        _fail(str(exc), 2, as_json)
+    check_date = _parse_date(today, "--today") if today else _today()
+    result = check_intake(intake, check_date)
+    if as_json:
+        _emit_json(_result_json(result))
+    else:
+        _print_check(result, intake)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _today() -> date:
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo(runtime.settings().timezone)).date()
+
+
+def _result_json(result) -> dict:
+    return {
+        "ok": result.ok,
+        "findings": [
+            {"severity": f.severity, "rule": f.rule_id, "field": f.field, "message": f.message} for f in result.findings
+        ],
+        "materials": [
+            {"kind": m.kind, "label_zh": m.label_zh, "label_en": m.label_en, "required": m.required,
+             "provided": m.provided, "note": m.note}
+            for m in result.materials
+        ],
+    }
+
+
+def _print_check(result, intake) -> None:
+    if result.findings:
+        table = Table(title="检查结果 / findings")
+        for col in ("级别 severity", "规则 rule", "字段 field", "说明 message"):
+            table.add_column(col)
+        for f in result.findings:
+            colour = "red" if f.severity == "error" else "yellow"
+            table.add_row(f"[{colour}]{f.severity}[/{colour}]", f.rule_id, f.field, f.message)
+        out.print(table)
+    table = Table(title="材料 / materials")
+    for col in ("材料 material", "必需 required", "已提供 provided", "说明 note"):
+        table.add_column(col)
+    for m in result.materials:
+        table.add_row(f"{m.label_zh} / {m.label_en}", "是" if m.required else "否",
+                      "[green]✔[/green]" if m.provided else "[red]✘ 缺 missing[/red]", m.note or "")
+    out.print(table)
+    errors = sum(f.severity == "error" for f in result.findings)
+    warnings = len(result.findings) - errors
+    verdict = "[green]可以提交 / ready[/green]" if result.ok else "[red]有错误，请先修正 / fix the errors first[/red]"
+    out.print(f"{verdict}  errors={errors} warnings={warnings}")
+
+
+@client_app.command("add")
+def client_add(file: Path = typer.Argument(..., help="Client intake YAML"), as_json: bool = JsonOpt) -> None:
+    """Register a client whose intake has no errors; prints the new client id."""
+    from launch.domain.intake import IntakeFileError, load_intake
+    from launch.preflight import ClientRefused, add_client
+
+    try:
+        intake = load_intake(file)
+    except IntakeFileError as exc:
+        _fail(str(exc), 2, as_json)
+    try:
+        client_id, result = add_client(intake, _today())
+    except ClientRefused as exc:
+        if as_json:
+            _emit_json({"ok": False, "error": str(exc), **_result_json(exc.result)})
+        else:
+            _print_check(exc.result, intake)
+            err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1)
+    if as_json:
+        _emit_json({"ok": True, "client_id": client_id, **_result_json(result)})
+    else:
+        out.print(client_id)
+
+
+@client_app.command("list")
+def client_list(as_json: bool = JsonOpt) -> None:
+    """Registered clients (nothing personal shown)."""
+    rows = [
+        {"client_id": c.id, "code": c.code, "name": c.display_name, "mini_program": c.mini_program_name,
+         "province": c.province, "subject_type": c.subject_type, "registration_path": c.registration_path}
+        for c in runtime.store().list_clients()
+    ]
+    if as_json:
+        _emit_json(rows)
+        return
+    table = Table(title="客户 / clients")
+    for col in ("client_id", "code", "name", "mini_program", "province", "registration_path"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str(r[c]) for c in ("client_id", "code", "name", "mini_program", "province", "registration_path")))
+    out.print(table)
+
+
+@schema_app.command("intake")
+def schema_intake() -> None:
+    """Print the intake's JSON Schema (for editors' YAML validation)."""
+    from launch.domain.intake import intake_json_schema
+
+    _emit_json(intake_json_schema())
+
+
+# --------------------------------------------------------------------------- calendar / plan
+
+
+def _provisional_note(provisional: bool) -> None:
+    if provisional:
+        err.print("注意：结果涉及尚未公布节假日安排的年份，为暂定值 / provisional: reaches a year whose holiday "
+                  "schedule is not published yet (weekends and fixed holidays only)")
+
+
+@workdays_app.command("add")
+def workdays_add(start: str, n: int, as_json: bool = JsonOpt) -> None:
+    """The date N working days after START."""
+    answer = runtime.calendar().add_workdays(_parse_date(start, "DATE"), n)
+    if as_json:
+        _emit_json({"start": start, "workdays": n, "date": answer.value.isoformat(), "provisional": answer.provisional})
+    else:
+        out.print(answer.value.isoformat())
+    _provisional_note(answer.provisional)
+
+
+@workdays_app.command("between")
+def workdays_between(a: str, b: str, as_json: bool = JsonOpt) -> None:
+    """Working days after A up to and including B."""
+    answer = runtime.calendar().workdays_between(_parse_date(a, "A"), _parse_date(b, "B"))
+    if as_json:
+        _emit_json({"from": a, "to": b, "workdays": answer.value, "provisional": answer.provisional})
+    else:
+        out.print(str(answer.value))
+    _provisional_note(answer.provisional)
+
+
+@app.command()
+def plan(
+    target: str = typer.Argument(..., help="Intake YAML file or client id"),
+    start: Optional[str] = typer.Option(None, "--start", help="Start date (default today)"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Each phase's earliest and latest finish from START, and the go-live window."""
+    from launch.domain.plan import make_plan
+
+    path = _registration_path_of(target, as_json)
+    begin = _parse_date(start, "--start") if start else _today()
+    result = make_plan(runtime.catalogue(), runtime.calendar(), begin, path)
+    if as_json:
+        _emit_json(result.to_json())
+    else:
+        table = Table(title=f"计划 / plan from {begin} ({path})")
+        for col in ("阶段 phase", "负责 owner", "估计 estimate (wd)", "依赖 after", "最早完成 earliest", "最晚完成 latest"):
+            table.add_column(col)
+        for p in result.phases:
+            table.add_row(f"{p.name_zh} / {p.name_en}", p.owner, f"{p.estimate_wd[0]}–{p.estimate_wd[1]}",
+                          ", ".join(p.after), p.earliest_finish.isoformat(),
+                          p.latest_finish.isoformat() + (" *" if p.provisional else ""))
+        out.print(table)
+        out.print(f"上线窗口 / go-live window: [bold]{result.go_live_earliest} ～ {result.go_live_latest}[/bold]")
+    _provisional_note(result.provisional)
+
+
+def _registration_path_of(target: str, as_json: bool) -> str:
+    candidate = Path(target)
+    if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
+        from launch.domain.intake import IntakeFileError, load_intake
+
+        try:
+            return load_intake(candidate).registration.path
+        except IntakeFileError as exc:
+            _fail(str(exc), 2, as_json)
+    client = runtime.store().get_client(target)
+    if client is None:
+        _fail(f"没有这个客户或文件 / no client or file {target!r}", 2, as_json)
+    return client.registration_path
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+# --------------------------------------------------------------------------- launches
+
+
+@app.command()
+def start(client_id: str, as_json: bool = JsonOpt) -> None:
+    """Start a launch for a registered client; prints launch id, flow run id and the run's UI URL."""
+    from launch.launches import LaunchRefused, start_launch
+
+    try:
+        started = start_launch(client_id)
+    except LaunchRefused as exc:
+        _fail(str(exc), 1, as_json)
+    if as_json:
+        _emit_json(started)
+    else:
+        out.print(f"launch_id    {started['launch_id']}")
+        out.print(f"flow_run_id  {started['flow_run_id']}")
+        out.print(f"url          {started['url']}")
+
+
+@app.command()
+def status(launch_id: Optional[str] = typer.Argument(None), as_json: bool = JsonOpt) -> None:
+    """All launches, or one launch with its steps and decisions."""
+    from launch.launches import launch_detail, launches_overview
+
+    if launch_id is None:
+        rows = launches_overview()
+        if as_json:
+            _emit_json(rows)
+            return
+        table = Table(title="上线任务 / launches")
+        for col in ("launch", "客户 client", "小程序 mini-program", "状态 status", "等待 waiting for", "截止 due", "url"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r["launch_id"], r["client"], r["mini_program"], r["status"],
+                          ", ".join(w["gate"] for w in r["waiting"]),
+                          ", ".join(w["due"] for w in r["waiting"]), r["url"])
+        out.print(table)
+        return
+    detail = launch_detail(launch_id)
+    if detail is None:
+        _fail(f"没有这个上线任务 / no launch {launch_id}", 1, as_json)
+    if as_json:
+        _emit_json(detail)
+        return
+    out.print(f"[bold]{detail['client']}[/bold] 「{detail['mini_program']}」 {detail['launch_id']} "
+              f"· {detail['status']} · {detail['url']}")
+    table = Table(title="步骤 / steps")
+    for col in ("关卡 gate", "次数", "状态 status", "开始 opened", "截止 due", "完成 finished", "结果 outcome"):
+        table.add_column(col)
+    for s in detail["steps"]:
+        table.add_row(s["name"], str(s["attempt"]), s["status"], s["opened"], s["due"], s["finished"], s["outcome"])
+    out.print(table)
+    table = Table(title="决定 / decisions")
+    for col in ("时间 at", "关卡 gate", "次数", "结果 outcome", "决定人 by", "渠道 channel"):
+        table.add_column(col)
+    for d in detail["decisions"]:
+        table.add_row(d["decided_at"], d["gate"], str(d["attempt"]), d["outcome"], d["actor"], d["channel"])
+    out.print(table)
+
+
+@app.command()
+def gates(as_json: bool = JsonOpt) -> None:
+    """Every gate, its phase, who acts, its deadline and the fields its form asks."""
+    from launch.launches import gate_catalogue
+
+    rows = gate_catalogue()
+    if as_json:
+        _emit_json(rows)
+        return
+    table = Table(title="关卡 / gates")
+    for col in ("gate", "阶段 phase", "名称 name", "谁 who", "期限 deadline", "字段 fields"):
+        table.add_column(col)
+    for g in rows:
+        fields = "; ".join(
+            f"{f['name']}{'*' if f['required'] else ''}" + (f"={'|'.join(f['choices'])}" if f["choices"] else "")
+            for f in g["fields"]
+            if f["name"] not in ("decided_by", "note")
+        )
+        table.add_row(g["gate"], g["phase"], g["name_zh"], g["actor"], g["deadline"], fields)
+    out.print(table)
+    out.print("* 必填 / required. 每个表单都要填写 decided_by（决定人），可选 note / every form asks decided_by and an optional note.")
+
+
+@app.command()
+def approve(
+    launch_id: str,
+    gate: str,
+    by: str = typer.Option(..., "--by", help="Who decided / 决定人"),
+    set_: list[str] = typer.Option([], "--set", help="field=value, repeatable"),
+    attempt: Optional[int] = typer.Option(None, "--attempt", help="Attempt (default: the one waiting or next)"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Record a gate decision (validated against the gate's form) and resume the run if it is parked there."""
+    from launch.decisions import DecisionRefused, submit_decision
+
+    data: dict = {"decided_by": by}
+    for item in set_:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            _fail(f"--set {item!r}: 应为 字段=值 / must be field=value", 2, as_json)
+        key = key.strip()
+        if key == "screenshots":
+            data[key] = [v for v in value.split("|") if v]
+        else:
+            data[key] = value
+    try:
+        result = submit_decision(launch_id, gate, data, "cli", attempt=attempt)
+    except DecisionRefused as exc:
+        problems = [p.model_dump() for p in exc.problems]
+        if as_json:
+            _emit_json({"ok": False, "status": "refused", "problems": problems})
+        else:
+            for p in exc.problems:
+                err.print(f"[red]{p.field}[/red] ({p.rule}): {p.message}")
+        raise typer.Exit(1)
+    if as_json:
+        _emit_json({"ok": True, **result.to_json()})
+    else:
+        colour = "green" if result.status == "recorded" else "yellow"
+        out.print(f"[{colour}]{result.status}[/{colour}] {result.message}")
+
+
+@app.command()
+def serve() -> None:
+    """Serve every flow deployment against the Prefect server at PREFECT_API_URL."""
+    from deployments.serve import main as serve_main
+
+    serve_main()
+
+
+@app.command()
+def automation() -> None:
+    """Create, once per Prefect server, the automation that reschedules a run whose process died.
+
+    `serve` creates it itself; a worker setup (`prefect deploy --all` + `prefect worker start`) needs this.
+    """
+    from deployments.serve import ZOMBIE_AUTOMATION, ensure_zombie_automation
+
+    ensure_zombie_automation()
+    out.print(f"[green]✔[/green] {ZOMBIE_AUTOMATION}")
+
+
+@app.command()
+def demo(
+    keep: Optional[bool] = typer.Option(None, "--keep/--no-keep",
+                                        help="Keep the stack running after the launch (default: when interactive)"),
+    timeout: float = typer.Option(900, help="Seconds the simulated launch may take"),
+) -> None:
+    """The whole product locally: Prefect server on SQLite, deployments, a simulated launch end to end."""
+    from launch.demo import run_demo
+
+    keep_running = sys.stdin.isatty() if keep is None else keep
+    ok = run_demo(runtime.settings().home, keep_running, timeout)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command("api")
+def api() -> None:
+    """Run the callback receiver (WeChat pushes, staff callbacks and signed links)."""
+    from launch.api import api_command
+
+    api_command()
+
+
+@app.command()
+def health(as_json: bool = JsonOpt) -> None:
+    """Check server, workers, receiver, watcher, store migrations and alert channels (one line each)."""
+    from launch.health import run_checks
+
+    checks = run_checks()
+    if as_json:
+        _emit_json({"ok": all(c.ok for c in checks), "checks": [c.to_json() for c in checks]})
+    else:
+        for c in checks:
+            mark = "[green]✔[/green]" if c.ok else "[red]✘[/red]"
+            out.print(f"{mark} {c.part:<9} {c.detail}")
+    raise typer.Exit(0 if all(c.ok for c in checks) else 1)
+
+
+@app.command()
+def up() -> None:
+    """The local stack for real use (server, deployments, receiver), no simulator; Ctrl-C stops it."""
+    from launch.demo import run_up
+
+    run_up(runtime.settings().home)

@@ -1,0 +1,184 @@
+"""`weapp-launch demo`: the whole product on one machine, with a simulated outside world.
+
+Starts a local Prefect server on SQLite (home inside the project's working folder),
+serves every deployment, registers the example client, starts its launch and plays
+staff, client, WeChat, MIIT and the bureau — one design rework, one SMS timeout, one
+bureau rejection and one review failure on the way. Ctrl-C stops every process.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from launch.stack import ROOT, Stack, free_port
+
+EXAMPLE = ROOT / "examples" / "client-acme.yaml"
+
+
+def _port(preferred: int) -> int:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            return free_port()
+
+
+def run_demo(home: Path, keep_running: bool, timeout: float = 900) -> bool:
+    import sys
+
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    base = (home / "demo").resolve()
+    shutil.rmtree(base, ignore_errors=True)  # a fresh world each time: quotas and ids start clean
+    stack = Stack(base, port=_port(4200))
+    wechat = stack.enable_wechat()
+    from launch.sinks import MailSink, PhoneSink, write_notifiers
+
+    mail, phone = MailSink(base / "mail.log").start(), PhoneSink(base / "phone.log").start()
+    stack.env["WEAPP_LAUNCH_NOTIFIERS_FILE"] = str(write_notifiers(base / "notifiers.yaml", mail, phone))
+    # The demo runs watcher passes itself every few seconds (time compressed) instead of every 5 minutes.
+    stack.env["WEAPP_LAUNCH_WATCH_INTERVAL_SECONDS"] = "0"
+    try:
+        with console.status("启动 Prefect 服务器（SQLite）/ starting the Prefect server (SQLite)…"):
+            stack.start_server()
+        console.print(f"Prefect UI: [link]{stack.env['PREFECT_UI_URL']}[/link]")
+        stack.apply_env()
+        with console.status("部署流程 / serving the deployments…"):
+            stack.start_runner()
+        with console.status("启动回调接收服务 / starting the callback receiver…"):
+            receiver = stack.start_api()
+        console.print(f"回调接收 / receiver: {receiver}  (微信推送经签名与 AES 加密 / pushes signed and AES-encrypted)")
+        return _play(console, stack, timeout, keep_running, receiver, wechat, (mail, phone))
+    except KeyboardInterrupt:
+        console.print("已中断，正在停止 / interrupted, stopping…")
+        return False
+    finally:
+        stack.stop()
+        mail.stop()
+        phone.stop()
+
+
+def _play(console: Console, stack: Stack, timeout: float, keep_running: bool, receiver: str,
+          wechat: dict[str, str], sinks) -> bool:
+    from launch import runtime
+    from launch.domain.intake import load_intake
+    from launch.launches import launch_detail, start_launch
+    from launch.preflight import add_client
+    from launch.presentation import progress_percent
+    from launch.simulator import BUMPY, Scenario, Simulator, WeChatPusher
+    from tasks.gates import launch_info
+
+    intake = load_intake(EXAMPLE)
+    client_id, _ = add_client(intake, runtime.now().date())
+    started = start_launch(client_id)
+    launch_id = started["launch_id"]
+    console.print(f"上线任务 / launch [bold]{launch_id}[/bold] → {started['url']}")
+
+    # The bureau answers only once code review has passed, so release must wait for the filing.
+    scenario = Scenario(answers=BUMPY, hold={"bureau-review": lambda sim: sim.decided("code-review", "passed")})
+    # WeChat's answers travel as real pushes through the receiver; people's through the decision service.
+    pusher = WeChatPusher(receiver, wechat["WEAPP_LAUNCH_WECHAT_TOKEN"], wechat["WEAPP_LAUNCH_WECHAT_ENCODING_AES_KEY"],
+                          wechat["WEAPP_LAUNCH_WECHAT_COMPONENT_APPID"])
+    sim = Simulator(launch_id, scenario, pusher=pusher)
+    info = launch_info.fn(launch_id)
+    from launch.watcher import watch_once
+
+    next_watch = 0.0
+    deadline = time.monotonic() + timeout
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("模拟上线 / simulated launch", total=100)
+        while time.monotonic() < deadline:
+            seen = len(sim.answered)
+            sim.tick()
+            for gate, attempt, result in sim.answered[seen:]:
+                how = "微信推送 / WeChat push" if result == "pushed" else result.message
+                bar.console.print(f"  {gate} #{attempt}: {how}")
+            if time.monotonic() >= next_watch:
+                report = watch_once()  # the deadline watcher's pass: alerts enqueued, sent, repairs
+                for sent in report.sent:
+                    rung = sent.dedupe_key.split(":", 1)[-1]
+                    bar.console.print(f"  ✉ 提醒 / alert {rung} → {', '.join(sent.channels)}")
+                next_watch = time.monotonic() + 3
+            steps = runtime.store().steps_for(launch_id)
+            released = sim.released()
+            bar.update(task, completed=progress_percent(info, steps, runtime.catalogue(), released))
+            if released:
+                break
+            time.sleep(0.5)
+    watch_once()  # a last pass, so the alerts of the final gates go out too
+    detail = launch_detail(launch_id)
+    _summary(console, detail)
+    mail, phone = sinks
+    console.print(f"告警 / alerts: {mail.count} 封邮件 / mails → {mail.log}；{phone.count} 条手机通知 / phone "
+                  f"messages → {phone.log}")
+    ok = detail["status"] == "released"
+    console.print(("[green]已发布上线 / released[/green]" if ok else "[red]未在时限内完成 / did not finish in time[/red]")
+                  + f" — 在 Prefect UI 查看 / see it in the Prefect UI: {detail['url']}")
+    if keep_running and ok:
+        console.print("服务仍在运行，按 Ctrl-C 停止 / the stack keeps running; Ctrl-C stops it")
+        while True:
+            time.sleep(3600)
+    return ok
+
+
+def _summary(console: Console, detail: dict) -> None:
+    table = Table(title=f"步骤 / steps — {detail['client']} 「{detail['mini_program']}」")
+    for col in ("关卡 gate", "次数", "状态 status", "开始 opened", "截止 due", "完成 finished", "结果 outcome"):
+        table.add_column(col)
+    for s in detail["steps"]:
+        table.add_row(s["name"], str(s["attempt"]), s["status"], s["opened"], s["due"], s["finished"], s["outcome"])
+    console.print(table)
+    table = Table(title="决定 / decisions")
+    for col in ("时间 at", "关卡 gate", "次数", "结果 outcome", "决定人 by", "渠道 channel"):
+        table.add_column(col)
+    for d in detail["decisions"]:
+        table.add_row(d["decided_at"], d["gate"], str(d["attempt"]), d["outcome"], d["actor"], d["channel"])
+    console.print(table)
+
+
+def run_up(home: Path) -> None:
+    """`weapp-launch up`: the same stack for real use — no simulator, kept until Ctrl-C.
+
+    Prefect's home and database stay in <home>/stack between runs; WeChat and alert
+    settings come from the environment (WEAPP_LAUNCH_*).
+    """
+    import sys
+
+    from launch.settings import get_settings
+
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    settings = get_settings()
+    # Our store stays where every other weapp-launch command looks for it (WEAPP_LAUNCH_HOME).
+    stack = Stack((home / "stack").resolve(), port=_port(4200), weapp_home=home, poll_seconds=5)
+    stack.env.setdefault("WEAPP_LAUNCH_API_PORT", str(settings.api_port))
+    try:
+        with console.status("启动 Prefect 服务器 / starting the Prefect server…"):
+            stack.start_server()
+        stack.apply_env()
+        with console.status("部署流程 / serving the deployments…"):
+            stack.start_runner()
+        receiver = None
+        if settings.wechat_token is not None:
+            with console.status("启动回调接收服务 / starting the callback receiver…"):
+                receiver = stack.start_api()
+        console.print(f"Prefect UI:   {stack.env['PREFECT_UI_URL']}")
+        console.print(f"PREFECT_API_URL={stack.api_url}  (export it to use weapp-launch start/status/approve)")
+        console.print(f"receiver:     {receiver or '未启动：未设置 WEAPP_LAUNCH_WECHAT_TOKEN / not started: no WeChat token set'}")
+        console.print(f"logs:         {stack.base}")
+        console.print("按 Ctrl-C 停止 / Ctrl-C stops everything")
+        while all(p is None or p.poll() is None for p in (stack.server, stack.runner, stack.api)):
+            time.sleep(2)
+        console.print("[red]有进程退出，正在停止 / a process exited; stopping[/red]")
+    except KeyboardInterrupt:
+        console.print("正在停止 / stopping…")
+    finally:
+        stack.stop()

@@ -1,0 +1,200 @@
+"""The process catalogue: phases and gates of a launch, loaded from data/process.yaml.
+
+Everything that needs to know the steps reads it from here: flows (gate ids,
+forms, descriptions), the plan, the deadline watcher, artifacts, CLI, receiver.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from launch.domain.forms import FORMS, GateForm
+
+RegistrationPath = Literal["standalone", "reuse_official_account"]
+REGISTRATION_PATHS: tuple[str, ...] = ("standalone", "reuse_official_account")
+
+
+class CatalogueError(ValueError):
+    """The process file is unreadable or breaks a rule; the message names file and key."""
+
+
+class Deadline(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    workdays: int | None = Field(default=None, ge=0)
+    hours: float | None = Field(default=None, gt=0)
+    days: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "Deadline":
+        if sum(v is not None for v in (self.workdays, self.hours, self.days)) != 1:
+            raise ValueError("deadline needs exactly one of workdays, hours, days / 截止规则须且仅须给出一项")
+        return self
+
+    def describe_zh(self) -> str:
+        if self.workdays is not None:
+            return f"{self.workdays} 个工作日"
+        if self.hours is not None:
+            return f"{self.hours:g} 小时"
+        return f"{self.days:g} 天"
+
+
+class Phase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str
+    name_zh: str
+    name_en: str
+    owner: str
+    estimate_wd: tuple[int, int] | dict[str, tuple[int, int]]
+    after: tuple[str, ...] = ()
+    branch: str | None = None  # run as its own flow run of this name
+
+    def estimate(self, path: str) -> tuple[int, int]:
+        if isinstance(self.estimate_wd, dict):
+            return self.estimate_wd[path]
+        return self.estimate_wd
+
+
+class Actor(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name_zh: str
+    name_en: str
+    tags: tuple[str, ...]
+
+
+class Gate(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    phase: str
+    name_zh: str
+    name_en: str
+    actor: str
+    todo_zh: str
+    deadline: Deadline
+    ladder: str = "standard"
+    path: RegistrationPath | None = None
+    skip_for_subject_types: tuple[str, ...] = ()
+
+    @property
+    def form(self) -> type[GateForm]:
+        return FORMS[self.id]
+
+    def key(self, attempt: int) -> str:
+        """Prefect pause key of an attempt: lowercase, digits and dashes only."""
+        return f"{self.id}-{attempt}"
+
+
+class Catalogue(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    phases: dict[str, Phase]
+    gates: dict[str, Gate]
+    actors: dict[str, Actor]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Catalogue":
+        problems = []
+        for gate in self.gates.values():
+            if gate.phase not in self.phases:
+                problems.append(f"gates.{gate.id}.phase: unknown phase {gate.phase}")
+            if gate.actor not in self.actors:
+                problems.append(f"gates.{gate.id}.actor: unknown actor {gate.actor}")
+            if gate.id not in FORMS:
+                problems.append(f"gates.{gate.id}: no form defined in launch/domain/forms.py")
+        for phase in self.phases.values():
+            for dep in phase.after:
+                if dep not in self.phases:
+                    problems.append(f"phases.{phase.id}.after: unknown phase {dep}")
+            if isinstance(phase.estimate_wd, dict) and set(phase.estimate_wd) != set(REGISTRATION_PATHS):
+                problems.append(f"phases.{phase.id}.estimate_wd: needs one range per path {REGISTRATION_PATHS}")
+            for lo, hi in (phase.estimate_wd.values() if isinstance(phase.estimate_wd, dict) else [phase.estimate_wd]):
+                if lo > hi or lo < 0:
+                    problems.append(f"phases.{phase.id}.estimate_wd: [{lo}, {hi}] must be 0 <= min <= max")
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.phase_order()  # raises on a cycle
+        return self
+
+    def phase_order(self) -> list[Phase]:
+        """Phases in dependency order (stable: file order among equals)."""
+        done: list[str] = []
+        pending = list(self.phases)
+        while pending:
+            ready = [p for p in pending if all(d in done for d in self.phases[p].after)]
+            if not ready:
+                raise ValueError(f"phases: dependency cycle among {pending}")
+            done.append(ready[0])
+            pending.remove(ready[0])
+        return [self.phases[p] for p in done]
+
+    def gate(self, gate_id: str) -> Gate:
+        try:
+            return self.gates[gate_id]
+        except KeyError:
+            raise KeyError(f"未知的关卡 {gate_id} / unknown gate {gate_id}; known: {', '.join(self.gates)}") from None
+
+    def gates_of(self, phase: str, path: str | None = None, subject_type: str | None = None) -> list[Gate]:
+        """The gates a launch meets in a phase, in order, for its registration path and subject type."""
+        return [
+            g
+            for g in self.gates.values()
+            if g.phase == phase
+            and (g.path is None or path is None or g.path == path)
+            and (subject_type is None or subject_type not in g.skip_for_subject_types)
+        ]
+
+    def gates_for(self, path: str, subject_type: str | None = None) -> list[Gate]:
+        return [g for p in self.phase_order() for g in self.gates_of(p.id, path, subject_type)]
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path | None, text: str | None = None) -> dict:
+    try:
+        data = yaml.safe_load(text if text is not None else path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CatalogueError(f"{path}: 无法读取 / cannot read: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"{path}: 不是有效的 YAML / not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise CatalogueError(f"{path}: 顶层必须是映射 / top level must be a mapping")
+    return data
+
+
+def load_catalogue(override_file: Path | None = None) -> Catalogue:
+    """The packaged catalogue, with an optional YAML overlay (only the keys it changes)."""
+    text = resources.files("launch.domain").joinpath("data/process.yaml").read_text(encoding="utf-8")
+    data = _read_yaml(Path("launch/domain/data/process.yaml"), text)
+    source = "launch/domain/data/process.yaml"
+    if override_file is not None:
+        data = _deep_merge(data, _read_yaml(override_file))
+        source = f"{override_file} (over the packaged catalogue)"
+    for section in ("phases", "gates"):
+        for key, value in (data.get(section) or {}).items():
+            if isinstance(value, dict):
+                value.setdefault("id", key)
+    try:
+        return Catalogue.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise CatalogueError(f"{source}: 流程目录无效 / invalid process catalogue: " + "; ".join(lines)) from None
+
+
+@lru_cache
+def default_catalogue() -> Catalogue:
+    return load_catalogue()

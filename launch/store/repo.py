@@ -1,0 +1,1224 @@
+"""The store: the record of truth for clients, launches, steps, decisions, the inbox of
+callbacks and the alert outbox. Synchronous; safe to use from several threads and
+several processes at once (see ``launch.store.engine`` for SQLite locking).
+
+Every method opens its own transaction unless ``session=`` is passed (then it joins the
+caller's transaction, opened with ``Store.session()``, and commits nothing itself).
+Methods return frozen records from ``launch.store.records``; nothing needs a session to
+be read afterwards. Timestamps must be timezone-aware; they come back in UTC.
+
+Idempotent writes (``open_step``, ``record_decision``, ``put_event``, ``enqueue_alert``,
+``remember_nonce``, ``note_effect``) are race-safe: the insert runs in a SAVEPOINT and a
+unique-constraint violation from a concurrent writer turns into "return the existing row".
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from launch.store.crypto import BlindIndex, FieldCipher
+from launch.store.engine import READ_ONLY_OPTION, make_engine
+from launch.store.migrations import current_revision, head_revision, migrate
+from launch.store.models import (
+    ALERT_STATUSES,
+    BRANCH_STATUSES,
+    DECISION_CHANNELS,
+    IDENTIFIER_KINDS,
+    INBOX_RESULTS,
+    INBOX_SOURCES,
+    LAUNCH_STATUSES,
+    STEP_OPEN_STATUSES,
+    STEP_STATUSES,
+    Alert,
+    AlertDelivery,
+    Branch,
+    Client,
+    ClientIdentifier,
+    Decision,
+    Effect,
+    InboxEvent,
+    Launch,
+    Nonce,
+    Step,
+)
+from launch.store.records import (
+    AlertRecord,
+    BranchRecord,
+    ClientRecord,
+    DecisionRecord,
+    DeliveryRecord,
+    EffectRecord,
+    InboxRecord,
+    LaunchRecord,
+    StepRecord,
+    to_record,
+)
+
+if TYPE_CHECKING:
+    from launch.settings import Settings
+
+__all__ = ["DuplicateClientCode", "NotFound", "Store", "StoreError"]
+
+
+class StoreError(Exception):
+    """Base of the store's own errors."""
+
+
+class NotFound(StoreError, LookupError):
+    """The row a write refers to does not exist."""
+
+
+class DuplicateClientCode(StoreError, ValueError):
+    def __init__(self, code: str) -> None:
+        super().__init__(f"a client with code {code!r} already exists")
+        self.code = code
+
+
+_CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._:-]*$")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(5)}"
+
+
+def _check(value: str, allowed: Sequence[str], what: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def _aware(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValueError(f"{what} must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+def _tags(tags: str | Iterable[str]) -> str:
+    items = tags.split(",") if isinstance(tags, str) else list(tags)
+    out: list[str] = []
+    for t in items:
+        t = t.strip()
+        if not t:
+            continue
+        if "," in t:
+            raise ValueError(f"tag {t!r} contains a comma")
+        if t not in out:
+            out.append(t)
+    return ",".join(out)
+
+
+def safe_channel_label(channel: str) -> str:
+    """A delivery channel as it may be stored: a URL is cut to ``scheme://host``, so no
+    token, password or path with a secret in it reaches the database."""
+    channel = channel.strip()
+    if "://" not in channel:
+        return channel[:255]
+    parts = urlsplit(channel)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}"[:255]
+
+
+class Store:
+    """Repository over the store database. Construct once per process and share."""
+
+    def __init__(
+        self,
+        url: str,
+        fernet_key: bytes | str,
+        index_key: bytes,
+        *,
+        run_migrations: bool = True,
+        echo: bool = False,
+    ) -> None:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database:
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self.url = url
+        self.engine = make_engine(url, echo=echo)
+        self.dialect = self.engine.dialect.name
+        self._cipher = FieldCipher(fernet_key)
+        self._index = BlindIndex(index_key)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
+        if run_migrations:
+            migrate(self.engine)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, run_migrations: bool = True) -> Store:
+        return cls(
+            settings.store_url,
+            settings.fernet_key(),
+            settings.derived_secret("blind-index"),
+            run_migrations=run_migrations,
+        )
+
+    # ------------------------------------------------------------ plumbing
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def migrate(self) -> str:
+        return migrate(self.engine)
+
+    def health(self) -> dict[str, Any]:
+        """For a health check: backend, revision the database is at, revision the code wants."""
+        current = current_revision(self.engine)
+        head = head_revision()
+        return {"backend": self.dialect, "current_revision": current, "head_revision": head, "ok": current == head}
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A write transaction: committed on normal exit, rolled back on an exception.
+
+        Pass it as ``session=`` to several methods to make them one atomic unit.
+        On SQLite it starts with BEGIN IMMEDIATE (holds the write lock until the end).
+        """
+        with self._sessions() as s, s.begin():
+            yield s
+
+    @contextmanager
+    def _write(self, session: Session | None) -> Iterator[Session]:
+        if session is not None:
+            yield session
+        else:
+            with self.session() as s:
+                yield s
+
+    @contextmanager
+    def _read(self, session: Session | None) -> Iterator[Session]:
+        if session is not None:
+            yield session
+        else:
+            with self._read_sessions() as s, s.begin():
+                yield s
+
+    @staticmethod
+    def _insert_or_get(s: Session, obj: Any, lookup) -> tuple[Any, bool]:
+        """Insert ``obj`` in a savepoint; on a unique violation return what ``lookup`` finds."""
+        existing = lookup()
+        if existing is not None:
+            return existing, False
+        try:
+            with s.begin_nested():
+                s.add(obj)
+        except IntegrityError:
+            existing = lookup()
+            if existing is None:
+                raise
+            return existing, False
+        return obj, True
+
+    @staticmethod
+    def _launch_row(s: Session, launch_id: str, *, lock: bool = False) -> Launch:
+        stmt = select(Launch).where(Launch.id == launch_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        row = s.scalar(stmt)
+        if row is None:
+            raise NotFound(f"no launch {launch_id!r}")
+        return row
+
+    @staticmethod
+    def _require_launch(s: Session, launch_id: str) -> None:
+        if s.scalar(select(Launch.id).where(Launch.id == launch_id)) is None:
+            raise NotFound(f"no launch {launch_id!r}")
+
+    # ------------------------------------------------------------ clients
+
+    def _identifier_rows(self, identifiers: Mapping[str, Iterable[str]] | None) -> set[tuple[str, str]]:
+        pairs: set[tuple[str, str]] = set()
+        for kind, values in (identifiers or {}).items():
+            _check(kind, IDENTIFIER_KINDS, "identifier kind")
+            if isinstance(values, str):
+                values = [values]
+            for value in values:
+                if value is None or not str(value).strip():
+                    continue
+                pairs.add((kind, self._index.digest(kind, str(value))))
+        return pairs
+
+    def add_client(
+        self,
+        code: str,
+        display_name: str,
+        mini_program_name: str,
+        province: str,
+        subject_type: str,
+        registration_path: str,
+        intake: dict[str, Any],
+        identifiers: Mapping[str, Iterable[str]] | None = None,
+        *,
+        created_at: datetime | None = None,
+        session: Session | None = None,
+    ) -> str:
+        """Store a client; the intake is encrypted, identifiers only as blind-index digests.
+
+        Returns the new id ("c-" + 10 hex). Raises DuplicateClientCode if ``code`` is taken.
+        """
+        if not _CODE_RE.match(code):
+            raise ValueError(f"client code {code!r}: use lowercase letters, digits, '-' or '_' (max 64)")
+        pairs = self._identifier_rows(identifiers)
+        ciphertext = self._cipher.encrypt(intake)
+        created_at = _aware(created_at, "created_at") if created_at else _now()
+        with self._write(session) as s:
+            if s.scalar(select(Client.id).where(Client.code == code)) is not None:
+                raise DuplicateClientCode(code)
+            client_id = _new_id("c")
+            try:
+                with s.begin_nested():
+                    s.add(
+                        Client(
+                            id=client_id,
+                            code=code,
+                            display_name=display_name,
+                            mini_program_name=mini_program_name,
+                            province=province,
+                            subject_type=subject_type,
+                            registration_path=registration_path,
+                            intake_ciphertext=ciphertext,
+                            created_at=created_at,
+                        )
+                    )
+                    s.flush()
+                    s.add_all(ClientIdentifier(client_id=client_id, kind=k, digest=d) for k, d in sorted(pairs))
+            except IntegrityError as exc:
+                if s.scalar(select(Client.id).where(Client.code == code)) is not None:
+                    raise DuplicateClientCode(code) from exc
+                raise
+            return client_id
+
+    def update_client_intake(
+        self,
+        client_id: str,
+        intake: dict[str, Any],
+        identifiers: Mapping[str, Iterable[str]] | None = None,
+        *,
+        session: Session | None = None,
+    ) -> None:
+        """Replace the encrypted intake; when ``identifiers`` is given, replace those too."""
+        ciphertext = self._cipher.encrypt(intake)
+        with self._write(session) as s:
+            row = s.get(Client, client_id)
+            if row is None:
+                raise NotFound(f"no client {client_id!r}")
+            row.intake_ciphertext = ciphertext
+            if identifiers is not None:
+                pairs = self._identifier_rows(identifiers)
+                s.execute(
+                    ClientIdentifier.__table__.delete().where(ClientIdentifier.client_id == client_id)
+                )
+                s.add_all(ClientIdentifier(client_id=client_id, kind=k, digest=d) for k, d in sorted(pairs))
+
+    def get_client(self, client_id: str, *, session: Session | None = None) -> ClientRecord | None:
+        with self._read(session) as s:
+            row = s.get(Client, client_id)
+            return to_record(ClientRecord, row) if row else None
+
+    def get_client_by_code(self, code: str, *, session: Session | None = None) -> ClientRecord | None:
+        with self._read(session) as s:
+            row = s.scalar(select(Client).where(Client.code == code))
+            return to_record(ClientRecord, row) if row else None
+
+    def list_clients(self, *, session: Session | None = None) -> list[ClientRecord]:
+        with self._read(session) as s:
+            rows = s.scalars(select(Client).order_by(Client.created_at, Client.code))
+            return [to_record(ClientRecord, r) for r in rows]
+
+    def client_intake(self, client_id: str, *, session: Session | None = None) -> dict[str, Any]:
+        """The decrypted intake. Raises NotFound."""
+        with self._read(session) as s:
+            token = s.scalar(select(Client.intake_ciphertext).where(Client.id == client_id))
+        if token is None:
+            raise NotFound(f"no client {client_id!r}")
+        return self._cipher.decrypt(token)
+
+    def identifier_usage(
+        self,
+        identifiers: Mapping[str, Iterable[str]],
+        exclude_client_id: str | None = None,
+        *,
+        session: Session | None = None,
+    ) -> dict[str, dict[str, int]]:
+        """How many clients (other than ``exclude_client_id``) already use each value.
+
+        Input raw values; they are digested here. Output is keyed by the raw input values,
+        every input value present (0 when unused).
+        """
+        wanted: dict[str, dict[str, str]] = {}  # kind -> raw value -> digest
+        for kind, values in identifiers.items():
+            _check(kind, IDENTIFIER_KINDS, "identifier kind")
+            if isinstance(values, str):
+                values = [values]
+            wanted[kind] = {v: self._index.digest(kind, v) for v in values if v is not None and str(v).strip()}
+        counts: dict[tuple[str, str], int] = {}
+        conditions = [
+            and_(ClientIdentifier.kind == kind, ClientIdentifier.digest.in_(sorted(set(by_value.values()))))
+            for kind, by_value in wanted.items()
+            if by_value
+        ]
+        if conditions:
+            stmt = (
+                select(ClientIdentifier.kind, ClientIdentifier.digest, func.count(func.distinct(ClientIdentifier.client_id)))
+                .where(or_(*conditions))
+                .group_by(ClientIdentifier.kind, ClientIdentifier.digest)
+            )
+            if exclude_client_id is not None:
+                stmt = stmt.where(ClientIdentifier.client_id != exclude_client_id)
+            with self._read(session) as s:
+                for kind, digest, n in s.execute(stmt):
+                    counts[(kind, digest)] = int(n)
+        return {
+            kind: {value: counts.get((kind, digest), 0) for value, digest in by_value.items()}
+            for kind, by_value in wanted.items()
+        }
+
+    # ------------------------------------------------------------ launches
+
+    def create_launch(
+        self, client_id: str, *, created_at: datetime | None = None, session: Session | None = None
+    ) -> LaunchRecord:
+        """A new running launch of ``client_id`` (id "l-" + 10 hex; safe in Prefect keys)."""
+        at = _aware(created_at, "created_at") if created_at else _now()
+        with self._write(session) as s:
+            client = s.get(Client, client_id)
+            if client is None:
+                raise NotFound(f"no client {client_id!r}")
+            for _ in range(5):
+                row = Launch(
+                    id=_new_id("l"),
+                    client_id=client_id,
+                    status="running",
+                    registration_path=client.registration_path,
+                    created_at=at,
+                    updated_at=at,
+                )
+                try:
+                    with s.begin_nested():
+                        s.add(row)
+                except IntegrityError:  # an id collision: 1 in 2**40, try another
+                    continue
+                return to_record(LaunchRecord, row)
+            raise StoreError("could not allocate a launch id")
+
+    def get_launch(self, launch_id: str, *, session: Session | None = None) -> LaunchRecord | None:
+        with self._read(session) as s:
+            row = s.get(Launch, launch_id)
+            return to_record(LaunchRecord, row) if row else None
+
+    def list_launches(
+        self, status: str | None = None, *, client_id: str | None = None, session: Session | None = None
+    ) -> list[LaunchRecord]:
+        stmt = select(Launch).order_by(Launch.created_at, Launch.id)
+        if status is not None:
+            stmt = stmt.where(Launch.status == _check(status, LAUNCH_STATUSES, "launch status"))
+        if client_id is not None:
+            stmt = stmt.where(Launch.client_id == client_id)
+        with self._read(session) as s:
+            return [to_record(LaunchRecord, r) for r in s.scalars(stmt)]
+
+    def set_launch_flow_run(
+        self, launch_id: str, flow_run_id: str, *, at: datetime | None = None, session: Session | None = None
+    ) -> LaunchRecord:
+        with self._write(session) as s:
+            row = self._launch_row(s, launch_id)
+            row.flow_run_id = flow_run_id
+            row.updated_at = _aware(at, "at") if at else _now()
+            return to_record(LaunchRecord, row)
+
+    def set_launch_status(
+        self, launch_id: str, status: str, *, at: datetime | None = None, session: Session | None = None
+    ) -> LaunchRecord:
+        """Set the status; ``released`` also stamps released_at (once)."""
+        _check(status, LAUNCH_STATUSES, "launch status")
+        at = _aware(at, "at") if at else _now()
+        with self._write(session) as s:
+            row = self._launch_row(s, launch_id)
+            row.status = status
+            row.updated_at = at
+            if status == "released" and row.released_at is None:
+                row.released_at = at
+            return to_record(LaunchRecord, row)
+
+    def set_app_ids(
+        self,
+        launch_id: str,
+        appid: str | None = None,
+        original_id: str | None = None,
+        *,
+        at: datetime | None = None,
+        session: Session | None = None,
+    ) -> LaunchRecord:
+        """Record the mini-program's appid and/or original id (gh_…); None leaves a field as is."""
+        with self._write(session) as s:
+            row = self._launch_row(s, launch_id)
+            if appid is not None:
+                row.appid = appid
+            if original_id is not None:
+                row.original_id = original_id
+            row.updated_at = _aware(at, "at") if at else _now()
+            return to_record(LaunchRecord, row)
+
+    def _find_launch_by(self, column, value: str, session: Session | None) -> LaunchRecord | None:
+        # Several launches may share an app (a failed launch relaunched): prefer a running one, then the newest.
+        stmt = (
+            select(Launch)
+            .where(column == value)
+            .order_by((Launch.status == "running").desc(), Launch.created_at.desc(), Launch.id.desc())
+            .limit(1)
+        )
+        with self._read(session) as s:
+            row = s.scalar(stmt)
+            return to_record(LaunchRecord, row) if row else None
+
+    def find_launch_by_original_id(self, original_id: str, *, session: Session | None = None) -> LaunchRecord | None:
+        return self._find_launch_by(Launch.original_id, original_id, session)
+
+    def find_launch_by_appid(self, appid: str, *, session: Session | None = None) -> LaunchRecord | None:
+        return self._find_launch_by(Launch.appid, appid, session)
+
+    # ------------------------------------------------------------ steps
+
+    @staticmethod
+    def _step_stmt(launch_id: str, step: str, attempt: int):
+        return select(Step).where(Step.launch_id == launch_id, Step.step == step, Step.attempt == attempt)
+
+    def open_step(
+        self,
+        launch_id: str,
+        step: str,
+        attempt: int,
+        *,
+        started_at: datetime,
+        due_at: datetime | None = None,
+        provisional: bool = False,
+        flow_run_id: str | None = None,
+        gate_key: str | None = None,
+        status: str = "waiting",
+        session: Session | None = None,
+    ) -> StepRecord:
+        """Open attempt ``attempt`` (1-based) of ``step``. Idempotent: an existing row is
+        returned unchanged (a replaying flow gets the first deadline, not a new one)."""
+        if attempt < 1:
+            raise ValueError("attempt is 1-based")
+        _check(status, STEP_STATUSES, "step status")
+        row = Step(
+            launch_id=launch_id,
+            step=step,
+            attempt=attempt,
+            status=status,
+            flow_run_id=flow_run_id,
+            gate_key=gate_key,
+            started_at=_aware(started_at, "started_at"),
+            due_at=_aware(due_at, "due_at") if due_at else None,
+            provisional=bool(provisional),
+            # the watcher's cursor: the earliest rung of any ladder is the notice at open
+            next_alert_at=_aware(started_at, "started_at") if status in STEP_OPEN_STATUSES else None,
+        )
+        with self._write(session) as s:
+            self._require_launch(s, launch_id)
+            found, _ = self._insert_or_get(s, row, lambda: s.scalar(self._step_stmt(launch_id, step, attempt)))
+            return to_record(StepRecord, found)
+
+    def mark_step_running(
+        self,
+        launch_id: str,
+        step: str,
+        attempt: int,
+        *,
+        flow_run_id: str | None = None,
+        session: Session | None = None,
+    ) -> StepRecord:
+        """waiting -> running (no-op in any other status)."""
+        with self._write(session) as s:
+            row = s.scalar(self._step_stmt(launch_id, step, attempt).with_for_update())
+            if row is None:
+                raise NotFound(f"no step {launch_id}/{step}/{attempt}")
+            if row.status == "waiting":
+                row.status = "running"
+                if flow_run_id:
+                    row.flow_run_id = flow_run_id
+            return to_record(StepRecord, row)
+
+    def annotate_step(
+        self, launch_id: str, step: str, attempt: int, *, note: str, session: Session | None = None
+    ) -> StepRecord:
+        """Attach a note to a step (e.g. why a Resume form was refused); the latest note wins."""
+        with self._write(session) as s:
+            row = s.scalar(self._step_stmt(launch_id, step, attempt))
+            if row is None:
+                raise NotFound(f"no step {launch_id}/{step}/{attempt}")
+            row.note = note
+            return to_record(StepRecord, row)
+
+    def update_step_due(
+        self,
+        launch_id: str,
+        step: str,
+        attempt: int,
+        *,
+        due_at: datetime | None,
+        provisional: bool,
+        session: Session | None = None,
+    ) -> StepRecord:
+        """Move the deadline of an OPEN step (e.g. a provisional one once the calendar is published)."""
+        with self._write(session) as s:
+            row = s.scalar(self._step_stmt(launch_id, step, attempt).with_for_update())
+            if row is None:
+                raise NotFound(f"no step {launch_id}/{step}/{attempt}")
+            if row.status in STEP_OPEN_STATUSES:
+                row.due_at = _aware(due_at, "due_at") if due_at else None
+                row.provisional = bool(provisional)
+                row.next_alert_at = row.started_at  # the watcher looks at its ladder again
+            return to_record(StepRecord, row)
+
+    def finish_step(
+        self,
+        launch_id: str,
+        step: str,
+        attempt: int,
+        status: str,
+        outcome: str | None = None,
+        at: datetime | None = None,
+        note: str | None = None,
+        *,
+        session: Session | None = None,
+    ) -> StepRecord:
+        """Close an open step with a final status. Idempotent: the first finish wins and a
+        later call returns the row unchanged. Raises NotFound if the step was never opened."""
+        _check(status, STEP_STATUSES, "step status")
+        if status in STEP_OPEN_STATUSES:
+            raise ValueError(f"finish_step needs a final status, not {status!r}")
+        at = _aware(at, "at") if at else _now()
+        with self._write(session) as s:
+            row = s.scalar(self._step_stmt(launch_id, step, attempt).with_for_update())
+            if row is None:
+                raise NotFound(f"no step {launch_id}/{step}/{attempt}")
+            if row.status in STEP_OPEN_STATUSES:
+                row.status = status
+                row.outcome = outcome
+                row.finished_at = at
+                row.note = note
+                row.next_alert_at = None  # nothing fires for a finished step
+            return to_record(StepRecord, row)
+
+    def get_step(
+        self, launch_id: str, step: str, attempt: int, *, session: Session | None = None
+    ) -> StepRecord | None:
+        with self._read(session) as s:
+            row = s.scalar(self._step_stmt(launch_id, step, attempt))
+            return to_record(StepRecord, row) if row else None
+
+    def get_step_by_id(self, step_row_id: int, *, session: Session | None = None) -> StepRecord | None:
+        with self._read(session) as s:
+            row = s.get(Step, step_row_id)
+            return to_record(StepRecord, row) if row else None
+
+    def latest_step(self, launch_id: str, step: str, *, session: Session | None = None) -> StepRecord | None:
+        """The highest attempt of ``step`` so far."""
+        stmt = select(Step).where(Step.launch_id == launch_id, Step.step == step).order_by(Step.attempt.desc()).limit(1)
+        with self._read(session) as s:
+            row = s.scalar(stmt)
+            return to_record(StepRecord, row) if row else None
+
+    def steps_for(self, launch_id: str, *, session: Session | None = None) -> list[StepRecord]:
+        """All step rows of a launch, in the order they were started."""
+        stmt = select(Step).where(Step.launch_id == launch_id).order_by(Step.started_at, Step.id)
+        with self._read(session) as s:
+            return [to_record(StepRecord, r) for r in s.scalars(stmt)]
+
+    def open_steps_due(self, now: datetime, limit: int = 100, *, session: Session | None = None) -> list[StepRecord]:
+        """Open (waiting/running) steps whose due_at <= ``now``, soonest first.
+
+        Uses the (status, due_at) index. For early-warning rungs pass now + horizon.
+        """
+        stmt = (
+            select(Step)
+            .where(Step.status.in_(STEP_OPEN_STATUSES), Step.due_at.is_not(None), Step.due_at <= _aware(now, "now"))
+            .order_by(Step.due_at, Step.id)
+            .limit(limit)
+        )
+        with self._read(session) as s:
+            return [to_record(StepRecord, r) for r in s.scalars(stmt)]
+
+    # ------------------------------------------------------------ the deadline watcher's cursor
+
+    def steps_with_alerts_due(
+        self, now: datetime, limit: int = 500, *, session: Session | None = None
+    ) -> list[tuple[StepRecord, datetime]]:
+        """Steps whose alert cursor (``next_alert_at``) has come, earliest first, each with
+        its cursor: every rung of the step before the cursor is enqueued already.
+
+        An index range scan on ``ix_steps_next_alert_at``: closed steps have no cursor
+        (``finish_step`` clears it) and open steps with nothing left to fire are not read at
+        all. The status is deliberately NOT in the WHERE clause: with it, SQLite's planner
+        (and PostgreSQL's, on small tables) picks the (status, due_at) index and walks every
+        open step. A row that is not open any more is handed back all the same; the caller
+        clears its cursor (``set_alert_cursor(id, None)``).
+        """
+        stmt = (
+            select(Step, Step.next_alert_at)
+            .where(Step.next_alert_at.is_not(None), Step.next_alert_at <= _aware(now, "now"))
+            .order_by(Step.next_alert_at, Step.id)
+            .limit(limit)
+        )
+        with self._read(session) as s:
+            return [(to_record(StepRecord, row), cursor) for row, cursor in s.execute(stmt)]
+
+    def set_alert_cursor(
+        self, step_row_id: int, at: datetime | None, *, session: Session | None = None
+    ) -> bool:
+        """Move a step's cursor to ``at`` (None: nothing left to fire). A moment is only set
+        on an open step, so a step closed meanwhile keeps no cursor; None clears any step.
+        True when the row was updated."""
+        conditions = [Step.id == step_row_id]
+        if at is not None:
+            conditions.append(Step.status.in_(STEP_OPEN_STATUSES))
+        with self._write(session) as s:
+            result = s.execute(
+                update(Step)
+                .where(*conditions)
+                .values(next_alert_at=_aware(at, "at") if at is not None else None)
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount == 1
+
+    def alert_cursor(self, step_row_id: int, *, session: Session | None = None) -> datetime | None:
+        with self._read(session) as s:
+            return s.scalar(select(Step.next_alert_at).where(Step.id == step_row_id))
+
+    # ------------------------------------------------------------ decisions
+
+    @staticmethod
+    def _decision_stmt(launch_id: str, gate: str, attempt: int):
+        return select(Decision).where(Decision.launch_id == launch_id, Decision.gate == gate, Decision.attempt == attempt)
+
+    def record_decision(
+        self,
+        launch_id: str,
+        gate: str,
+        attempt: int,
+        outcome: str,
+        actor: str,
+        channel: str,
+        payload: dict[str, Any] | None = None,
+        decided_at: datetime | None = None,
+        inbox_id: int | None = None,
+        *,
+        session: Session | None = None,
+    ) -> tuple[DecisionRecord, bool]:
+        """One decision per gate attempt. Returns (decision, created); a second decision for
+        the same (launch, gate, attempt) returns the first one with created=False."""
+        _check(channel, DECISION_CHANNELS, "channel")
+        if attempt < 1:
+            raise ValueError("attempt is 1-based")
+        row = Decision(
+            launch_id=launch_id,
+            gate=gate,
+            attempt=attempt,
+            outcome=outcome,
+            actor=actor,
+            channel=channel,
+            payload=dict(payload or {}),
+            decided_at=_aware(decided_at, "decided_at") if decided_at else _now(),
+            inbox_id=inbox_id,
+        )
+        with self._write(session) as s:
+            self._require_launch(s, launch_id)
+            found, created = self._insert_or_get(
+                s, row, lambda: s.scalar(self._decision_stmt(launch_id, gate, attempt))
+            )
+            return to_record(DecisionRecord, found), created
+
+    def get_decision(
+        self, launch_id: str, gate: str, attempt: int, *, session: Session | None = None
+    ) -> DecisionRecord | None:
+        with self._read(session) as s:
+            row = s.scalar(self._decision_stmt(launch_id, gate, attempt))
+            return to_record(DecisionRecord, row) if row else None
+
+    def mark_decision_consumed(
+        self, decision_id: int, at: datetime | None = None, *, session: Session | None = None
+    ) -> DecisionRecord:
+        """Note that a gate acted on the decision (the first time counts)."""
+        with self._write(session) as s:
+            row = s.get(Decision, decision_id)
+            if row is None:
+                raise NotFound(f"no decision {decision_id}")
+            if row.consumed_at is None:
+                row.consumed_at = _aware(at, "at") if at else _now()
+            return to_record(DecisionRecord, row)
+
+    def unconsumed_decisions_at_waiting_gates(
+        self, decided_before: datetime | None = None, limit: int = 100, *, session: Session | None = None
+    ) -> list[tuple[DecisionRecord, StepRecord]]:
+        """Decisions recorded for a gate attempt that is still waiting in a known flow run and
+        that no gate has taken yet: a resume that was lost (or is under way). Read through the
+        (status, due_at) index of steps and the unique key of decisions."""
+        stmt = (
+            select(Decision, Step)
+            .join(
+                Decision,
+                and_(Decision.launch_id == Step.launch_id, Decision.gate == Step.step, Decision.attempt == Step.attempt),
+            )
+            .where(Step.status == "waiting", Step.flow_run_id.is_not(None), Decision.consumed_at.is_(None))
+            .order_by(Decision.decided_at, Decision.id)
+            .limit(limit)
+        )
+        if decided_before is not None:
+            stmt = stmt.where(Decision.decided_at <= _aware(decided_before, "decided_before"))
+        with self._read(session) as s:
+            return [(to_record(DecisionRecord, d), to_record(StepRecord, st)) for d, st in s.execute(stmt)]
+
+    def launches_maybe_joining(self, limit: int = 500, *, session: Session | None = None) -> list[LaunchRecord]:
+        """Running launches with a flow run, a finished (done or failed) branch and no gate of
+        their own run waiting: the only ones whose run can be parked on a ``join-…`` key that
+        a lost wake-up left behind."""
+        finished_branch = (
+            select(Branch.launch_id)
+            .where(Branch.launch_id == Launch.id, Branch.status.in_(("done", "failed")))
+            .exists()
+        )
+        own_gate_waiting = (
+            select(Step.id)
+            .where(Step.launch_id == Launch.id, Step.status == "waiting", Step.flow_run_id == Launch.flow_run_id)
+            .exists()
+        )
+        stmt = (
+            select(Launch)
+            .where(Launch.status == "running", Launch.flow_run_id.is_not(None), finished_branch, ~own_gate_waiting)
+            .order_by(Launch.created_at, Launch.id)
+            .limit(limit)
+        )
+        with self._read(session) as s:
+            return [to_record(LaunchRecord, r) for r in s.scalars(stmt)]
+
+    def history(self, launch_id: str, *, session: Session | None = None) -> list[DecisionRecord]:
+        """Every decision of a launch in the order it was decided."""
+        stmt = select(Decision).where(Decision.launch_id == launch_id).order_by(Decision.decided_at, Decision.id)
+        with self._read(session) as s:
+            return [to_record(DecisionRecord, r) for r in s.scalars(stmt)]
+
+    # ------------------------------------------------------------ branches
+
+    def start_branch(
+        self,
+        launch_id: str,
+        branch: str,
+        flow_run_id: str | None = None,
+        *,
+        started_at: datetime | None = None,
+        session: Session | None = None,
+    ) -> BranchRecord:
+        """Idempotent. A started/done branch is returned as is (a missing flow_run_id is
+        filled in); a failed branch is restarted (status started, new flow run)."""
+        at = _aware(started_at, "started_at") if started_at else _now()
+        with self._write(session) as s:
+            self._require_launch(s, launch_id)
+            row = Branch(launch_id=launch_id, branch=branch, flow_run_id=flow_run_id, status="started", started_at=at)
+
+            def lookup():
+                return s.scalar(
+                    select(Branch).where(Branch.launch_id == launch_id, Branch.branch == branch).with_for_update()
+                )
+
+            found, created = self._insert_or_get(s, row, lookup)
+            if not created:
+                if found.status == "failed":
+                    found.status = "started"
+                    found.flow_run_id = flow_run_id
+                    found.started_at = at
+                    found.finished_at = None
+                elif found.flow_run_id is None and flow_run_id:
+                    found.flow_run_id = flow_run_id
+            return to_record(BranchRecord, found)
+
+    def finish_branch(
+        self,
+        launch_id: str,
+        branch: str,
+        status: str,
+        *,
+        at: datetime | None = None,
+        session: Session | None = None,
+    ) -> BranchRecord:
+        """started -> done|failed; idempotent (a finished branch is returned unchanged)."""
+        _check(status, BRANCH_STATUSES, "branch status")
+        if status == "started":
+            raise ValueError("finish_branch needs done or failed")
+        with self._write(session) as s:
+            row = s.scalar(
+                select(Branch).where(Branch.launch_id == launch_id, Branch.branch == branch).with_for_update()
+            )
+            if row is None:
+                raise NotFound(f"no branch {launch_id}/{branch}")
+            if row.status == "started":
+                row.status = status
+                row.finished_at = _aware(at, "at") if at else _now()
+            return to_record(BranchRecord, row)
+
+    def get_branch(self, launch_id: str, branch: str, *, session: Session | None = None) -> BranchRecord | None:
+        with self._read(session) as s:
+            row = s.get(Branch, (launch_id, branch))
+            return to_record(BranchRecord, row) if row else None
+
+    def branches_for(self, launch_id: str, *, session: Session | None = None) -> list[BranchRecord]:
+        stmt = select(Branch).where(Branch.launch_id == launch_id).order_by(Branch.started_at, Branch.branch)
+        with self._read(session) as s:
+            return [to_record(BranchRecord, r) for r in s.scalars(stmt)]
+
+    # ------------------------------------------------------------ inbox
+
+    def put_event(
+        self,
+        source: str,
+        event_key: str,
+        kind: str,
+        payload: dict[str, Any],
+        launch_id: str | None = None,
+        gate: str | None = None,
+        received_at: datetime | None = None,
+        *,
+        session: Session | None = None,
+    ) -> tuple[InboxRecord, bool]:
+        """Land a callback in the inbox, once per ``event_key``. The payload must already be
+        redacted. Returns (row, created); a duplicate returns the first row, created=False."""
+        _check(source, INBOX_SOURCES, "inbox source")
+        row = InboxEvent(
+            source=source,
+            event_key=event_key,
+            kind=kind,
+            launch_id=launch_id,
+            gate=gate,
+            payload=dict(payload or {}),
+            received_at=_aware(received_at, "received_at") if received_at else _now(),
+        )
+        with self._write(session) as s:
+            if launch_id is not None:
+                self._require_launch(s, launch_id)
+            found, created = self._insert_or_get(
+                s, row, lambda: s.scalar(select(InboxEvent).where(InboxEvent.event_key == event_key))
+            )
+            return to_record(InboxRecord, found), created
+
+    def get_event(self, event_id: int, *, session: Session | None = None) -> InboxRecord | None:
+        with self._read(session) as s:
+            row = s.get(InboxEvent, event_id)
+            return to_record(InboxRecord, row) if row else None
+
+    def find_event(self, event_key: str, *, session: Session | None = None) -> InboxRecord | None:
+        with self._read(session) as s:
+            row = s.scalar(select(InboxEvent).where(InboxEvent.event_key == event_key))
+            return to_record(InboxRecord, row) if row else None
+
+    def unapplied_events(self, limit: int = 100, *, session: Session | None = None) -> list[InboxRecord]:
+        """Events not yet applied, oldest first."""
+        stmt = (
+            select(InboxEvent)
+            .where(InboxEvent.applied_at.is_(None))
+            .order_by(InboxEvent.received_at, InboxEvent.id)
+            .limit(limit)
+        )
+        with self._read(session) as s:
+            return [to_record(InboxRecord, r) for r in s.scalars(stmt)]
+
+    def events_for(self, launch_id: str, *, session: Session | None = None) -> list[InboxRecord]:
+        stmt = select(InboxEvent).where(InboxEvent.launch_id == launch_id).order_by(InboxEvent.received_at, InboxEvent.id)
+        with self._read(session) as s:
+            return [to_record(InboxRecord, r) for r in s.scalars(stmt)]
+
+    def mark_applied(
+        self,
+        event_id: int,
+        result: str,
+        error: str | None = None,
+        *,
+        at: datetime | None = None,
+        session: Session | None = None,
+    ) -> InboxRecord:
+        _check(result, INBOX_RESULTS, "inbox result")
+        with self._write(session) as s:
+            row = s.get(InboxEvent, event_id)
+            if row is None:
+                raise NotFound(f"no inbox event {event_id}")
+            row.applied_at = _aware(at, "at") if at else _now()
+            row.result = result
+            row.error = error
+            return to_record(InboxRecord, row)
+
+    # ------------------------------------------------------------ nonces
+
+    def remember_nonce(
+        self, scope: str, nonce: str, now: datetime, ttl_seconds: float, *, session: Session | None = None
+    ) -> bool:
+        """True the first time (scope, nonce) is seen within ``ttl_seconds``; False on a replay.
+
+        Race-safe: of two concurrent callers with the same nonce exactly one gets True.
+        """
+        now = _aware(now, "now")
+        cutoff = now - timedelta(seconds=ttl_seconds)
+        with self._write(session) as s:
+            # A nonce last seen before the window may be used again: take it over atomically.
+            taken = s.execute(
+                update(Nonce)
+                .where(Nonce.scope == scope, Nonce.nonce == nonce, Nonce.seen_at <= cutoff)
+                .values(seen_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if taken.rowcount == 1:
+                return True
+            try:
+                with s.begin_nested():
+                    s.add(Nonce(scope=scope, nonce=nonce, seen_at=now))
+            except IntegrityError:
+                return False
+            return True
+
+    def purge_nonces(self, older_than: datetime, *, session: Session | None = None) -> int:
+        """Delete nonces last seen before ``older_than``; returns how many."""
+        with self._write(session) as s:
+            result = s.execute(
+                Nonce.__table__.delete().where(Nonce.seen_at < _aware(older_than, "older_than"))
+            )
+            return int(result.rowcount or 0)
+
+    # ------------------------------------------------------------ alerts (outbox)
+
+    def enqueue_alert(
+        self,
+        *,
+        dedupe_key: str,
+        rung: str,
+        title: str,
+        body: str,
+        launch_id: str | None = None,
+        step_row_id: int | None = None,
+        tags: str | Iterable[str] = (),
+        send_after: datetime | None = None,
+        created_at: datetime | None = None,
+        session: Session | None = None,
+    ) -> tuple[AlertRecord, bool]:
+        """Put an alert in the outbox once per ``dedupe_key`` (e.g. "l-…:sms-verification:1:rung-12h").
+
+        It becomes due at ``send_after`` (default now). Returns (row, created).
+        """
+        created = _aware(created_at, "created_at") if created_at else _now()
+        due = _aware(send_after, "send_after") if send_after else created
+        row = Alert(
+            launch_id=launch_id,
+            step_row_id=step_row_id,
+            dedupe_key=dedupe_key,
+            rung=rung,
+            tags=_tags(tags),
+            title=title,
+            body=body,
+            send_after=due,
+            status="pending",
+            attempts=0,
+            next_attempt_at=due,
+            created_at=created,
+        )
+        with self._write(session) as s:
+            if launch_id is not None:
+                self._require_launch(s, launch_id)
+            found, was_created = self._insert_or_get(
+                s, row, lambda: s.scalar(select(Alert).where(Alert.dedupe_key == dedupe_key))
+            )
+            return to_record(AlertRecord, found), was_created
+
+    def claim_due_alerts(
+        self,
+        now: datetime,
+        worker_id: str,
+        limit: int = 10,
+        lease_seconds: float = 300,
+        *,
+        session: Session | None = None,
+    ) -> list[AlertRecord]:
+        """Atomically claim due alerts for ``worker_id``: pending rows whose next_attempt_at
+        has come, and sending rows whose claim lease ran out (a sender that died). They move
+        to ``sending`` with claimed_by/claimed_until set and attempts + 1.
+
+        PostgreSQL: SELECT … FOR UPDATE SKIP LOCKED, so concurrent claimers never get the
+        same row and never wait on each other. SQLite: the write transaction (BEGIN
+        IMMEDIATE) serialises claimers.
+        """
+        now = _aware(now, "now")
+        until = now + timedelta(seconds=lease_seconds)
+        stmt = (
+            select(Alert)
+            .where(
+                or_(
+                    and_(Alert.status == "pending", Alert.next_attempt_at <= now),
+                    and_(Alert.status == "sending", Alert.claimed_until <= now),
+                )
+            )
+            .order_by(Alert.next_attempt_at, Alert.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self._write(session) as s:
+            rows = list(s.scalars(stmt))
+            for row in rows:
+                row.status = "sending"
+                row.claimed_by = worker_id
+                row.claimed_until = until
+                row.attempts = (row.attempts or 0) + 1
+            s.flush()
+            return [to_record(AlertRecord, r) for r in rows]
+
+    def _finish_claim(self, alert_id: int, worker_id: str | None, values: dict[str, Any], session) -> bool:
+        conditions = [Alert.id == alert_id, Alert.status == "sending"]
+        if worker_id is not None:
+            conditions.append(Alert.claimed_by == worker_id)
+        with self._write(session) as s:
+            result = s.execute(
+                update(Alert).where(*conditions).values(**values).execution_options(synchronize_session="fetch")
+            )
+            return result.rowcount == 1
+
+    def mark_alert_sent(
+        self, alert_id: int, at: datetime | None = None, *, worker_id: str | None = None, session: Session | None = None
+    ) -> bool:
+        """sending -> sent. With ``worker_id``, only if that worker still holds the claim.
+        Returns False when the row was not in a state to be updated."""
+        values = {"status": "sent", "sent_at": _aware(at, "at") if at else _now(), "claimed_until": None}
+        return self._finish_claim(alert_id, worker_id, values, session)
+
+    def mark_alert_retry(
+        self,
+        alert_id: int,
+        next_attempt_at: datetime,
+        error: str | None,
+        *,
+        worker_id: str | None = None,
+        session: Session | None = None,
+    ) -> bool:
+        """sending -> pending again, due at ``next_attempt_at``; the claim is released."""
+        values = {
+            "status": "pending",
+            "next_attempt_at": _aware(next_attempt_at, "next_attempt_at"),
+            "last_error": error,
+            "claimed_by": None,
+            "claimed_until": None,
+        }
+        return self._finish_claim(alert_id, worker_id, values, session)
+
+    def mark_alert_failed(
+        self, alert_id: int, error: str | None, *, worker_id: str | None = None, session: Session | None = None
+    ) -> bool:
+        """sending -> failed for good (no more attempts)."""
+        values = {"status": "failed", "last_error": error, "claimed_until": None}
+        return self._finish_claim(alert_id, worker_id, values, session)
+
+    def record_delivery(
+        self,
+        alert_id: int,
+        channel: str,
+        ok: bool,
+        error: str | None = None,
+        at: datetime | None = None,
+        *,
+        session: Session | None = None,
+    ) -> DeliveryRecord:
+        """One delivery attempt to one channel. ``channel`` is a masked label; a URL is cut
+        down to scheme://host so no secret ends up stored."""
+        row = AlertDelivery(
+            alert_id=alert_id,
+            channel=safe_channel_label(channel),
+            ok=bool(ok),
+            error=error,
+            at=_aware(at, "at") if at else _now(),
+        )
+        with self._write(session) as s:
+            if s.get(Alert, alert_id) is None:
+                raise NotFound(f"no alert {alert_id}")
+            s.add(row)
+            s.flush()
+            return to_record(DeliveryRecord, row)
+
+    def get_alert(self, alert_id: int, *, session: Session | None = None) -> AlertRecord | None:
+        with self._read(session) as s:
+            row = s.get(Alert, alert_id)
+            return to_record(AlertRecord, row) if row else None
+
+    def list_alerts(
+        self, status: str | None = None, *, launch_id: str | None = None, session: Session | None = None
+    ) -> list[AlertRecord]:
+        stmt = select(Alert).order_by(Alert.id)
+        if status is not None:
+            stmt = stmt.where(Alert.status == _check(status, ALERT_STATUSES, "alert status"))
+        if launch_id is not None:
+            stmt = stmt.where(Alert.launch_id == launch_id)
+        with self._read(session) as s:
+            return [to_record(AlertRecord, r) for r in s.scalars(stmt)]
+
+    def deliveries_for(self, alert_id: int, *, session: Session | None = None) -> list[DeliveryRecord]:
+        stmt = select(AlertDelivery).where(AlertDelivery.alert_id == alert_id).order_by(AlertDelivery.at, AlertDelivery.id)
+        with self._read(session) as s:
+            return [to_record(DeliveryRecord, r) for r in s.scalars(stmt)]
+
+    # ------------------------------------------------------------ effects ledger
+
+    def note_effect(
+        self,
+        launch_id: str,
+        effect_key: str,
+        flow_run_id: str | None = None,
+        *,
+        at: datetime | None = None,
+        session: Session | None = None,
+    ) -> int:
+        """Count one execution of a side-effecting task; returns the count after this one."""
+        at = _aware(at, "at") if at else _now()
+
+        def bump(s: Session) -> bool:
+            result = s.execute(
+                update(Effect)
+                .where(Effect.launch_id == launch_id, Effect.effect_key == effect_key)
+                .values(count=Effect.count + 1, flow_run_id=flow_run_id, ran_at=at)
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount == 1
+
+        with self._write(session) as s:
+            self._require_launch(s, launch_id)
+            if not bump(s):
+                try:
+                    with s.begin_nested():
+                        s.add(Effect(launch_id=launch_id, effect_key=effect_key, flow_run_id=flow_run_id, ran_at=at, count=1))
+                except IntegrityError:
+                    if not bump(s):
+                        raise
+            return int(
+                s.scalar(select(Effect.count).where(Effect.launch_id == launch_id, Effect.effect_key == effect_key))
+            )
+
+    def effects_for(self, launch_id: str, *, session: Session | None = None) -> list[EffectRecord]:
+        stmt = select(Effect).where(Effect.launch_id == launch_id).order_by(Effect.effect_key)
+        with self._read(session) as s:
+            return [to_record(EffectRecord, r) for r in s.scalars(stmt)]

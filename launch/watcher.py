@@ -1,0 +1,695 @@
+"""The deadline watcher: one pass finds the alert rungs that have come due, sends what the
+outbox holds, and repairs wake-ups that were lost.
+
+    watch_once(now=None, worker_id=None, limit=200) -> PassReport
+
+made of three phases, each callable on its own (the watcher flow runs them as tasks):
+
+enqueue_due   Open steps whose alert cursor (``steps.next_alert_at``) has come are read with
+              ONE indexed range query (``Store.steps_with_alerts_due``), never a scan of all
+              steps. For each, the gate's ladder is planned with the working-day calendar
+              (``launch.domain.alerts.planned_rungs``); every rung whose moment lies in
+              [cursor, now] is rendered (Chinese first, English beneath, nothing personal)
+              — of a repeating rung only the latest occurrence, when a pass catches up —
+              and enqueued under its dedupe key ``{launch}:{gate}:{attempt}:{rung}`` — the
+              outbox's UNIQUE key, so two watchers or two passes never enqueue it twice —
+              and the cursor moves to the next rung's moment (NULL when none is left). The
+              cursor is always a lower bound: a pass that dies half-way, two watchers racing,
+              a deadline moved (``update_step_due`` resets it) only cost a second look.
+deliver_due   Due alerts are claimed in small batches (``claim_due_alerts``: SELECT … FOR
+              UPDATE SKIP LOCKED on PostgreSQL, so concurrent watchers never share one),
+              delivered through ``notifiers.outbox.deliver_alert`` skipping every channel that
+              already has the alert, each channel's result recorded, and the alert marked
+              sent / retried at its backoff time / failed — in one transaction per alert. A
+              failed channel never loses the alert; a channel that got it never gets it again.
+              With no notifiers file, nothing is claimed: alerts stay pending (a note says so).
+repair        Applies inbox events still pending (``launch.inbox.apply_pending``); resumes a
+              run parked at a gate whose decision is in the store but was never taken (the
+              resume was lost); wakes a launch run parked on ``join-<branch>-<n>`` whose branch
+              has finished (the branch's completion hook was lost); purges old nonces.
+
+Every moment comes from ``now`` (injected in tests; ``runtime.now()`` otherwise): the
+rungs, the outbox times, the backoff, the signed links.
+
+Settings read: ``notifiers_file`` (default ``<home>/notifiers.yaml`` when present; none → no
+channels), ``ladders_file``, ``timezone``, ``prefect_ui_url`` (links to runs),
+``timestamp_window_seconds`` (nonce lifetime, as the receiver computes it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from launch import runtime
+from launch.domain.alerts import (
+    SEVERITY_LABELS,
+    LadderSet,
+    Rung,
+    alert_dedupe_key,
+    default_ladders,
+    load_ladders,
+    planned_rungs,
+    render_alert,
+)
+from launch.domain.calendar import DeadlineAnswer, WorkCalendar
+from launch.domain.catalogue import Catalogue, Gate
+from launch.domain.deadlines import gate_due
+from launch.domain.masking import mask_name, scrub_text
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "LINK_ACTORS",
+    "Enqueued",
+    "Failed",
+    "PassReport",
+    "Repair",
+    "Retried",
+    "Sent",
+    "WatchContext",
+    "deliver_due",
+    "enqueue_due",
+    "load_notifier_config",
+    "repair",
+    "watch_once",
+]
+
+log = logging.getLogger("weapp_launch.watcher")
+
+DEFAULT_LIMIT = 2000  # steps examined, alerts delivered, repairs tried: each, per pass (a 5-minute
+# window of 100,000 open steps holds ~1,500 due rungs in bench/bench_watcher.py: drained in one pass)
+CLAIM_BATCH = 10  # alerts claimed at a time: a batch is delivered well within its lease
+LEASE_SECONDS = 600.0  # a claimed alert goes back to the pool if its sender died
+RESUME_GRACE_SECONDS = 60.0  # a decision younger than this may still be resuming its run itself
+LINK_ACTORS = ("staff", "client", "designers", "developers")  # gates whose alert carries a signed link
+_DONE_RUN_STATES = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
+_JOIN_KEY = re.compile(r"^join-(?P<branch>[a-z0-9-]+)-(?P<n>\d+)$")
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    alert_id: int
+    dedupe_key: str
+    launch_id: str
+    gate: str
+    attempt: int
+    rung: str
+    severity: str
+    fire_at: datetime
+    tags: tuple[str, ...]
+    provisional: bool
+
+
+@dataclass(frozen=True)
+class Sent:
+    alert_id: int
+    dedupe_key: str
+    channels: tuple[str, ...]  # channels that got it in this pass
+    failed_channels: tuple[str, ...] = ()  # partial delivery after the last try: these never got it
+
+
+@dataclass(frozen=True)
+class Retried:
+    alert_id: int
+    dedupe_key: str
+    retry_at: datetime
+    channels: tuple[str, ...]  # channels that got it in this pass
+    failed_channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Failed:
+    alert_id: int
+    dedupe_key: str
+    failed_channels: tuple[str, ...]
+    fallback_channels: tuple[str, ...]  # where it was forwarded instead
+
+
+@dataclass(frozen=True)
+class Repair:
+    kind: str  # inbox | resume | wake | nonces
+    launch_id: str | None
+    detail: str
+
+
+@dataclass
+class PassReport:
+    """What one watcher pass (or one phase of it) did. Nothing personal in it."""
+
+    now: datetime
+    worker_id: str
+    examined: int = 0  # steps whose cursor had come
+    enqueued: list[Enqueued] = field(default_factory=list)
+    sent: list[Sent] = field(default_factory=list)
+    retried: list[Retried] = field(default_factory=list)
+    failed: list[Failed] = field(default_factory=list)
+    repaired: list[Repair] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    lost_claims: int = 0  # alerts whose claim ran out while this worker sent them
+    seconds: float = 0.0
+
+    def merge(self, other: PassReport) -> PassReport:
+        self.examined += other.examined
+        self.enqueued += other.enqueued
+        self.sent += other.sent
+        self.retried += other.retried
+        self.failed += other.failed
+        self.repaired += other.repaired
+        self.notes += other.notes
+        self.errors += other.errors
+        self.lost_claims += other.lost_claims
+        self.seconds += other.seconds
+        return self
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "examined": self.examined,
+            "enqueued": len(self.enqueued),
+            "sent": len(self.sent),
+            "retried": len(self.retried),
+            "failed": len(self.failed),
+            "repaired": len(self.repaired),
+            "errors": len(self.errors),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        def iso(dt: datetime | None) -> str | None:
+            return dt.astimezone(UTC).isoformat() if dt is not None else None
+
+        return {
+            "ok": self.ok,
+            "now": iso(self.now),
+            "worker_id": self.worker_id,
+            "seconds": round(self.seconds, 3),
+            "counts": self.counts(),
+            "enqueued": [
+                {"alert_id": e.alert_id, "key": e.dedupe_key, "launch_id": e.launch_id, "gate": e.gate,
+                 "attempt": e.attempt, "rung": e.rung, "severity": e.severity, "fire_at": iso(e.fire_at),
+                 "tags": list(e.tags), "provisional": e.provisional}
+                for e in self.enqueued
+            ],
+            "sent": [
+                {"alert_id": s.alert_id, "key": s.dedupe_key, "channels": list(s.channels),
+                 "failed_channels": list(s.failed_channels)}
+                for s in self.sent
+            ],
+            "retried": [
+                {"alert_id": r.alert_id, "key": r.dedupe_key, "retry_at": iso(r.retry_at),
+                 "channels": list(r.channels), "failed_channels": list(r.failed_channels)}
+                for r in self.retried
+            ],
+            "failed": [
+                {"alert_id": f.alert_id, "key": f.dedupe_key, "failed_channels": list(f.failed_channels),
+                 "fallback_channels": list(f.fallback_channels)}
+                for f in self.failed
+            ],
+            "repaired": [{"kind": r.kind, "launch_id": r.launch_id, "detail": r.detail} for r in self.repaired],
+            "lost_claims": self.lost_claims,
+            "notes": list(self.notes),
+            "errors": list(self.errors),
+        }
+
+    def summary(self) -> str:
+        c = self.counts()
+        return (
+            f"检查步骤 {c['examined']}，新提醒 {c['enqueued']}，已发送 {c['sent']}，待重试 {c['retried']}，"
+            f"失败 {c['failed']}，修复 {c['repaired']}，错误 {c['errors']} / examined {c['examined']} steps, "
+            f"enqueued {c['enqueued']}, sent {c['sent']}, retrying {c['retried']}, failed {c['failed']}, "
+            f"repaired {c['repaired']}, errors {c['errors']} ({self.seconds:.2f} s)"
+        )
+
+
+# --------------------------------------------------------------------------- context
+
+
+def load_notifier_config(settings: Any) -> tuple[Any, str | None, str | None]:
+    """(config or None, note, error). The file: ``settings.notifiers_file``, else
+    ``<home>/notifiers.yaml`` when it exists; none → no channels (alerts stay pending)."""
+    path = getattr(settings, "notifiers_file", None)
+    if path is None:
+        home = getattr(settings, "home", None)
+        candidate = Path(home) / "notifiers.yaml" if home is not None else None
+        if candidate is not None and candidate.is_file():
+            path = candidate
+    if path is None:
+        return None, (
+            "未配置通知渠道（WEAPP_LAUNCH_NOTIFIERS_FILE），提醒保留在待发送队列中，配置后即发出 / "
+            "no notifiers file (WEAPP_LAUNCH_NOTIFIERS_FILE): alerts stay pending and go out once it is configured"
+        ), None
+    from notifiers.config import NotifierConfigError, load_config
+
+    try:
+        return load_config(path), None, None
+    except NotifierConfigError as exc:
+        return None, None, f"通知渠道文件有误，本次不发送 / notifiers file refused, nothing sent this pass: {exc}"
+
+
+_LADDERS_CACHE: dict[tuple[str, int], LadderSet] = {}
+
+
+def _ladders(settings: Any, catalogue: Catalogue) -> LadderSet:
+    """The packaged ladders merged with ``settings.ladders_file``; parsed again only when the
+    file changes (a pass every few minutes should not re-read YAML it already knows)."""
+    path = getattr(settings, "ladders_file", None)
+    if path is None:
+        ladders = default_ladders()
+    else:
+        try:
+            stamp = (str(path), Path(path).stat().st_mtime_ns)
+        except OSError:
+            stamp = (str(path), -1)  # load_ladders says what is wrong with it (LadderError)
+        ladders = _LADDERS_CACHE.get(stamp)
+        if ladders is None:
+            ladders = load_ladders(path)
+            _LADDERS_CACHE.clear()
+            _LADDERS_CACHE[stamp] = ladders
+    ladders.check_catalogue(catalogue)
+    return ladders
+
+
+@dataclass
+class WatchContext:
+    """What a pass works with. ``from_runtime()`` builds it from the process settings; tests
+    and a second watcher pass their own store (and channels)."""
+
+    store: Any
+    calendar: WorkCalendar
+    catalogue: Catalogue
+    ladders: LadderSet
+    settings: Any
+    config: Any = None  # notifiers.config.NotifierConfig, or None: no channels
+    config_note: str | None = None
+    config_error: str | None = None
+    runtime_store: bool = True  # the inbox applier and wake_launch work on runtime.store()
+
+    @classmethod
+    def from_runtime(cls, *, store: Any = None, config: Any = ..., settings: Any = None) -> WatchContext:
+        settings = settings or runtime.settings()
+        cat = runtime.catalogue()
+        ladders = _ladders(settings, cat)
+        note = error = None
+        if config is ...:
+            config, note, error = load_notifier_config(settings)
+        elif config is None:
+            note = "未配置通知渠道，提醒保留在待发送队列中 / no channels: alerts stay pending"
+        own = store is None
+        return cls(
+            store=runtime.store() if own else store,
+            calendar=runtime.calendar(),
+            catalogue=cat,
+            ladders=ladders,
+            settings=settings,
+            config=config,
+            config_note=note,
+            config_error=error,
+            runtime_store=own,
+        )
+
+
+def _default_worker_id() -> str:
+    return f"watcher-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def _now(now: datetime | None) -> datetime:
+    if now is None:
+        return runtime.now()
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware / now 必须带时区")
+    return now
+
+
+def _err(where: str, exc: BaseException) -> str:
+    return scrub_text(f"{where}: {type(exc).__name__}: {exc}")[:500]
+
+
+# --------------------------------------------------------------------------- enqueue
+
+
+def _client_name(client: Any) -> str:
+    if client is None:
+        return "—"
+    return mask_name(client.display_name) if client.subject_type == "individual" else client.display_name
+
+
+def _run_url(flow_run_id: str | None) -> str:
+    if not flow_run_id:
+        return ""
+    from launch.orchestrator import ui_url
+
+    return ui_url(flow_run_id)
+
+
+def _action_url(gate: Gate, launch_id: str, settings: Any, now: datetime) -> str | None:
+    if gate.actor not in LINK_ACTORS:
+        return None
+    try:
+        from launch.links import staff_link
+    except ImportError:  # the receiver is not installed: no signed link, the Prefect link remains
+        return None
+    return staff_link(launch_id, gate.id, settings, now)
+
+
+def _render(ctx: WatchContext, rung: Rung, gate: Gate, step: Any, launch: Any, client: Any,
+            due: DeadlineAnswer, now: datetime) -> tuple[str, str]:
+    # The run parked at this gate (a branch run for filing and build gates) holds its Resume
+    # form; the launch run is the fallback.
+    return render_alert(
+        rung,
+        client_name=_client_name(client),
+        mini_program_name=client.mini_program_name if client is not None else "—",
+        gate_name_zh=gate.name_zh,
+        gate_name_en=gate.name_en,
+        todo_zh=gate.todo_zh,
+        attempt=step.attempt,
+        due_at=due.at,
+        provisional=due.provisional,
+        launch_url=_run_url(step.flow_run_id or launch.flow_run_id),
+        action_url=_action_url(gate, launch.id, ctx.settings, now),
+        tz=getattr(ctx.settings, "timezone", "Asia/Shanghai"),
+    )
+
+
+def _plan_step(ctx: WatchContext, step: Any, gate: Gate, client_id: str | None, now: datetime
+               ) -> tuple[DeadlineAnswer, list[Rung]]:
+    if step.due_at is not None:
+        due = DeadlineAnswer(step.due_at.astimezone(ctx.calendar.tz), bool(step.provisional))
+    else:
+        due = gate_due(gate, step.started_at, ctx.calendar)
+    rungs = planned_rungs(
+        gate, step.started_at, due, ctx.calendar, None, now,
+        catalogue=ctx.catalogue, ladders=ctx.ladders, client_id=client_id, closed_at=step.finished_at,
+    )
+    return due, rungs
+
+
+def _catch_up(rungs: list[Rung]) -> list[Rung]:
+    """Of a repeating rung, only the latest occurrence that came due: a pass that catches up
+    (the watcher was down for days) sends one "still overdue", not one per missed day. On
+    schedule (a pass every few minutes, repeats every hours) nothing is left out."""
+    latest: dict[str, Rung] = {}
+    for r in rungs:
+        if r.occurrence is not None and (r.base_id not in latest or r.occurrence > latest[r.base_id].occurrence):
+            latest[r.base_id] = r
+    return [r for r in rungs if r.occurrence is None or latest[r.base_id] is r]
+
+
+def enqueue_due(now: datetime | None = None, limit: int = DEFAULT_LIMIT, *, ctx: WatchContext | None = None,
+                worker_id: str | None = None) -> PassReport:
+    """Enqueue every rung that has come due on an open step whose cursor has come."""
+    ctx = ctx or WatchContext.from_runtime()
+    now = _now(now)
+    report = PassReport(now, worker_id or _default_worker_id())
+    started = time.perf_counter()
+    store = ctx.store
+    now_u = now.astimezone(UTC)
+    launches: dict[str, Any] = {}
+    clients: dict[str, Any] = {}
+    candidates = store.steps_with_alerts_due(now, limit)
+    report.examined = len(candidates)
+    for step, cursor in candidates:
+        try:
+            if step.launch_id not in launches:
+                launches[step.launch_id] = store.get_launch(step.launch_id)
+            launch = launches[step.launch_id]
+            gate = ctx.catalogue.gates.get(step.step)
+            if not step.is_open or launch is None or launch.status != "running" or gate is None:
+                # a step closed without its cursor cleared, a launch that ended, a step the
+                # catalogue does not know: nothing to alert about
+                store.set_alert_cursor(step.id, None)
+                continue
+            if launch.client_id not in clients:
+                clients[launch.client_id] = store.get_client(launch.client_id)
+            client = clients[launch.client_id]
+            due, rungs = _plan_step(ctx, step, gate, client.id if client is not None else None, now)
+            cursor_u = cursor.astimezone(UTC)
+            fresh = _catch_up([r for r in rungs if cursor_u <= r.fire_at.astimezone(UTC) <= now_u])
+            later = [r.fire_at for r in rungs if r.fire_at.astimezone(UTC) > now_u]
+            next_at = min(later) if later else None
+            rendered = [(r, _render(ctx, r, gate, step, launch, client, due, now)) for r in fresh]
+            created_now: list[Enqueued] = []
+            with store.session() as s:
+                current = store.get_step_by_id(step.id, session=s)
+                if current is None or not current.is_open:
+                    continue  # closed since it was read: nothing more fires for it
+                for rung, (title, body) in rendered:
+                    key = alert_dedupe_key(launch.id, gate.id, step.attempt, rung.rung_id)
+                    row, created = store.enqueue_alert(
+                        dedupe_key=key, rung=rung.rung_id, title=title, body=body, launch_id=launch.id,
+                        step_row_id=step.id, tags=rung.tags, send_after=rung.fire_at, created_at=now, session=s,
+                    )
+                    if created:
+                        created_now.append(Enqueued(
+                            row.id, key, launch.id, gate.id, step.attempt, rung.rung_id, rung.severity,
+                            rung.fire_at, rung.tags, bool(rung.provisional or due.provisional),
+                        ))
+                store.set_alert_cursor(step.id, next_at, session=s)
+            report.enqueued += created_now  # committed
+        except Exception as exc:  # noqa: BLE001 - one bad step must not stop the pass; its cursor stays
+            log.warning("watcher: step %s: %s", step.id, type(exc).__name__)
+            report.errors.append(_err(f"step {step.launch_id}/{step.step}/{step.attempt}", exc))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+# --------------------------------------------------------------------------- deliver
+
+
+def _severity_of(title: str) -> str:
+    for severity, (zh, en) in SEVERITY_LABELS.items():
+        if title.startswith(f"【{zh} {en}】"):
+            return severity
+    return "info"
+
+
+def deliver_due(now: datetime | None = None, worker_id: str | None = None, limit: int = DEFAULT_LIMIT, *,
+                ctx: WatchContext | None = None, lease_seconds: float = LEASE_SECONDS) -> PassReport:
+    """Claim and deliver due alerts, at most ``limit`` of them, ``CLAIM_BATCH`` at a time."""
+    from notifiers.outbox import deliver_alert
+
+    ctx = ctx or WatchContext.from_runtime()
+    now = _now(now)
+    worker_id = worker_id or _default_worker_id()
+    report = PassReport(now, worker_id)
+    started = time.perf_counter()
+    store = ctx.store
+    if ctx.config is None or not ctx.config.channels:
+        # nothing is claimed, so no try is spent: the alerts go out once channels exist
+        waiting = [a for a in store.list_alerts("pending") if a.next_attempt_at <= now]
+        if ctx.config_error:
+            report.errors.append(ctx.config_error)
+        elif waiting:
+            note = ctx.config_note or (
+                "通知渠道文件中没有启用的渠道，提醒保留在待发送队列中 / the notifiers file has no enabled "
+                "channel: alerts stay pending"
+            )
+            report.notes.append(f"{note} ({len(waiting)})")
+        report.seconds = time.perf_counter() - started
+        return report
+    done = 0
+    while done < limit:
+        batch = store.claim_due_alerts(now, worker_id, min(CLAIM_BATCH, limit - done), lease_seconds)
+        if not batch:
+            break
+        done += len(batch)
+        for alert in batch:
+            try:
+                _deliver_one(store, ctx.config, alert, now, worker_id, report, deliver_alert)
+            except Exception as exc:  # noqa: BLE001 - the claim runs out and the alert is tried again
+                log.warning("watcher: alert %s: %s", alert.id, type(exc).__name__)
+                report.errors.append(_err(f"alert {alert.dedupe_key}", exc))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _deliver_one(store: Any, config: Any, alert: Any, now: datetime, worker_id: str, report: PassReport,
+                 deliver_alert: Any) -> None:
+    delivered = {d.channel for d in store.deliveries_for(alert.id) if d.ok}
+    outcome = deliver_alert(config, alert, now, delivered, notify_type=_severity_of(alert.title))
+    got = tuple(r.name for r in outcome.results if r.ok)
+    missing = tuple(r.name for r in outcome.results if not r.ok)
+    with store.session() as s:  # the channel results and the new status commit together
+        for r in outcome.results:
+            store.record_delivery(alert.id, r.name, r.ok, r.error, at=now, session=s)
+        if outcome.sent:
+            kept = store.mark_alert_sent(alert.id, at=now, worker_id=worker_id, session=s)
+            report.sent.append(Sent(alert.id, alert.dedupe_key, got, missing))
+        elif outcome.retry_at is not None:
+            kept = store.mark_alert_retry(alert.id, outcome.retry_at, outcome.error, worker_id=worker_id, session=s)
+            report.retried.append(Retried(alert.id, alert.dedupe_key, outcome.retry_at, got, missing))
+        else:
+            kept = store.mark_alert_failed(alert.id, outcome.error, worker_id=worker_id, session=s)
+            report.failed.append(Failed(alert.id, alert.dedupe_key, missing, tuple(outcome.fallback_channels)))
+    if not kept:
+        report.lost_claims += 1
+        report.notes.append(
+            f"提醒 {alert.dedupe_key} 的认领已过期，状态未改 / the claim on {alert.dedupe_key} ran out; status left as is"
+        )
+
+
+# --------------------------------------------------------------------------- repair
+
+
+def _run_input(gate: Gate, decision: Any) -> dict[str, Any]:
+    """The Resume form's input built from a stored decision; it must validate (the server
+    checks it against the form's schema and leaves the run paused otherwise)."""
+    form = gate.form
+    data = {"decided_by": decision.actor, "outcome": decision.outcome, **(decision.payload or {})}
+    data = {k: v for k, v in data.items() if k in form.model_fields}
+    try:
+        return form.model_validate(data).model_dump(mode="json", exclude_none=True)
+    except Exception:  # noqa: BLE001 - an actor label longer than the form allows: shorten it
+        data["decided_by"] = str(decision.actor or "system")[:40]
+        return form.model_validate(data).model_dump(mode="json", exclude_none=True)
+
+
+def _resume_lost(ctx: WatchContext, now: datetime, limit: int, grace_seconds: float, report: PassReport) -> None:
+    pairs = ctx.store.unconsumed_decisions_at_waiting_gates(now - timedelta(seconds=grace_seconds), limit)
+    if not pairs:
+        return
+    from launch import orchestrator
+
+    for decision, step in pairs:
+        where = f"{decision.launch_id}/{decision.gate}/{decision.attempt}"
+        try:
+            gate = ctx.catalogue.gate(decision.gate)
+            key = step.gate_key or gate.key(decision.attempt)
+            state = orchestrator.read_state(step.flow_run_id)
+            if state is None or not state.parked or not state.pause_key:
+                continue  # not parked (yet): the gate reads the store before it suspends
+            if state.pause_key != key and not state.pause_key.startswith(f"{key}-retry-"):
+                continue
+            if orchestrator.resume_if_parked(step.flow_run_id, state.pause_key, _run_input(gate, decision)):
+                report.repaired.append(Repair(
+                    "resume", decision.launch_id,
+                    f"恢复了停在 {state.pause_key} 的运行（决定已登记但未送达）/ resumed the run parked at "
+                    f"{state.pause_key} (its decision was recorded but the resume was lost)",
+                ))
+        except Exception as exc:  # noqa: BLE001 - Prefect unreachable, a refused input: next pass
+            report.errors.append(_err(f"resume {where}", exc))
+
+
+def _wake_joins(ctx: WatchContext, limit: int, report: PassReport) -> None:
+    launches = ctx.store.launches_maybe_joining(limit)
+    if not launches:
+        return
+    from launch import orchestrator
+
+    try:
+        from tasks.branches import wake_launch
+    except ImportError:
+        wake_launch = None
+    for launch in launches:
+        try:
+            state = orchestrator.read_state(launch.flow_run_id)
+            if state is None or not state.parked or not state.pause_key:
+                continue
+            m = _JOIN_KEY.match(state.pause_key)
+            if not m:
+                continue
+            branch = ctx.store.get_branch(launch.id, m.group("branch"))
+            if branch is None or branch.status not in ("done", "failed"):
+                continue
+            if wake_launch is not None and ctx.runtime_store:
+                woke = wake_launch(launch.id, wait_seconds=0)
+            else:
+                woke = orchestrator.resume_if_parked(launch.flow_run_id, state.pause_key)
+            if woke:
+                report.repaired.append(Repair(
+                    "wake", launch.id,
+                    f"分支 {branch.branch} 已结束，唤醒了停在 {state.pause_key} 的上线流程 / branch {branch.branch} "
+                    f"had finished: woke the launch run parked at {state.pause_key}",
+                ))
+        except Exception as exc:  # noqa: BLE001
+            report.errors.append(_err(f"wake {launch.id}", exc))
+
+
+def repair(now: datetime | None = None, limit: int = DEFAULT_LIMIT, *, ctx: WatchContext | None = None,
+           grace_seconds: float = RESUME_GRACE_SECONDS, worker_id: str | None = None) -> PassReport:
+    """Apply pending inbox events, resume lost resumes, wake lost joins, purge old nonces."""
+    ctx = ctx or WatchContext.from_runtime()
+    now = _now(now)
+    report = PassReport(now, worker_id or _default_worker_id())
+    started = time.perf_counter()
+
+    if ctx.runtime_store:  # the inbox applier works on the process store
+        try:
+            from launch.inbox import apply_pending
+        except ImportError:
+            apply_pending = None
+        if apply_pending is not None:
+            try:
+                outcomes = apply_pending(limit)
+                results = Counter(o.result or "left-for-later" for o in outcomes)
+                if outcomes:
+                    report.repaired.append(Repair(
+                        "inbox", None,
+                        "收件箱事件已处理 / inbox events applied: "
+                        + ", ".join(f"{k} {v}" for k, v in sorted(results.items())),
+                    ))
+            except Exception as exc:  # noqa: BLE001
+                report.errors.append(_err("inbox", exc))
+
+    _resume_lost(ctx, now, limit, grace_seconds, report)
+    _wake_joins(ctx, limit, report)
+
+    try:
+        # the receiver keeps a nonce for 2 x the timestamp window + 60 s (launch/api.py)
+        ttl = 2 * int(getattr(ctx.settings, "timestamp_window_seconds", 300)) + 60
+        purged = ctx.store.purge_nonces(now - timedelta(seconds=ttl))
+        if purged:
+            report.repaired.append(Repair("nonces", None, f"清理过期随机数 {purged} 个 / purged {purged} old nonces"))
+    except Exception as exc:  # noqa: BLE001
+        report.errors.append(_err("nonces", exc))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+# --------------------------------------------------------------------------- one pass
+
+
+def watch_once(
+    now: datetime | None = None,
+    worker_id: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    *,
+    store: Any = None,
+    config: Any = ...,
+    enqueue: bool = True,
+    deliver: bool = True,
+    repair_runs: bool = True,
+    grace_seconds: float = RESUME_GRACE_SECONDS,
+    ctx: WatchContext | None = None,
+) -> PassReport:
+    """One watcher pass: enqueue, deliver, repair (each can be turned off).
+
+    ``store``: another Store than the process one (a second watcher); ``config``: a
+    NotifierConfig to use instead of the notifiers file (None: no channels)."""
+    ctx = ctx or WatchContext.from_runtime(store=store, config=config)
+    now = _now(now)
+    worker_id = worker_id or _default_worker_id()
+    report = PassReport(now, worker_id)
+    if enqueue:
+        report.merge(enqueue_due(now, limit, ctx=ctx, worker_id=worker_id))
+    if deliver:
+        report.merge(deliver_due(now, worker_id, limit, ctx=ctx))
+    if repair_runs:
+        report.merge(repair(now, limit, ctx=ctx, grace_seconds=grace_seconds, worker_id=worker_id))
+    log.info("watcher pass: %s", report.summary())
+    return report

@@ -1,0 +1,165 @@
+"""From a parsed WeChat push to gate decisions. Pure: no store, no Prefect, no clock.
+
+`plan_for(event)` says which gates the push decides (each as the gate's form data, so
+the usual form validation applies), a note for staff when the push only informs, and
+how the launch is found. `decisions_for(event)` is the decisions alone.
+
+What each push means (shared/domain.md, "Events a server receives"):
+
+- weapp_audit_success -> code-review passed; weapp_audit_fail -> code-review failed with
+  WeChat's reason and screenshots; weapp_audit_delay -> a note (the review takes longer).
+- notify_third_fasteregister -> fast-registration succeeded (appid) when status is 0,
+  else failed with WeChat's msg as the reason.
+- notify_icpfiling_verify_result -> face-verification passed (3) / failed (2).
+- notify_apply_icpfiling_result, by beian_status:
+  3 -> first-review rejected; 4 -> first-review passed, and with sms_verify_status 2 ->
+  sms-verification verified, 3 -> sms-verification timed_out; 5 -> bureau-review rejected;
+  6 -> NO decision: approving the bureau review needs the filing number, which the push
+  does not carry, so staff are told to enter it; 2 and >= 1024 -> a note only.
+- anything else: stored and acknowledged, never acted on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from launch.wechat.events import (
+    AuditDelay,
+    AuditFail,
+    AuditSuccess,
+    FastRegisterResult,
+    IcpFilingResult,
+    IcpVerifyResult,
+)
+
+__all__ = ["DECIDED_BY", "Lookup", "Plan", "decisions_for", "note_for", "plan_for"]
+
+DECIDED_BY = "微信推送 / WeChat push"
+
+# Form limits (launch/domain/forms.py): keep WeChat's free text inside them rather than
+# have a push refused for a long reason.
+_REASON_MAX = {"code-review": 1000}
+_DEFAULT_REASON_MAX = 500
+_SCREENSHOTS_MAX = 20
+
+BUREAU_REJECTED_REASON = "管局驳回，详见备案平台 / rejected by the bureau, see the filing platform"
+PLATFORM_REJECTED_REASON = "微信平台初审驳回，详见备案平台 / rejected in WeChat's first review, see the filing platform"
+FACE_FAILED_REASON = "人脸核身未通过，请重新发起核验任务 / face verification failed: start a new verification task"
+AUDIT_FAILED_REASON = "微信未给出原因 / WeChat gave no reason"
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """How the launch of a push is found: by "original_id", "appid" or "credit_code" (a
+    blind-index digest is computed from the raw value by the caller; the value is only
+    in the raw event, never stored)."""
+
+    by: str
+    value: str | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    decisions: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    note: str | None = None
+    lookups: tuple[Lookup, ...] = ()
+    acted_on: bool = True  # False for unknown events: stored, never acted on
+
+
+def _clip(text: str | None, limit: int) -> str:
+    text = (text or "").strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _decision(gate: str, outcome: str, **fields: Any) -> tuple[str, dict[str, Any]]:
+    data: dict[str, Any] = {"decided_by": DECIDED_BY, "outcome": outcome}
+    for key, value in fields.items():
+        if value is None or value == "" or value == []:
+            continue
+        if key == "reason":
+            value = _clip(value, _REASON_MAX.get(gate, _DEFAULT_REASON_MAX))
+        data[key] = value
+    return gate, data
+
+
+def _audit_lookups(event) -> tuple[Lookup, ...]:
+    # The path app id (message event URL) is added by the caller, after the original id.
+    return (Lookup("original_id", event.to_user_name or None),)
+
+
+def plan_for(event) -> Plan:
+    """The decisions, note and launch lookups of one parsed push (any launch.wechat.events model)."""
+    if isinstance(event, AuditSuccess):
+        return Plan([_decision("code-review", "passed")], lookups=_audit_lookups(event))
+    if isinstance(event, AuditFail):
+        shots = [s for s in event.screenshots if s][:_SCREENSHOTS_MAX]
+        return Plan(
+            [_decision("code-review", "failed", reason=event.reason or AUDIT_FAILED_REASON, screenshots=shots)],
+            lookups=_audit_lookups(event),
+        )
+    if isinstance(event, AuditDelay):
+        note = "微信代码审核延后 / WeChat delayed the code review"
+        if event.reason:
+            note += f": {_clip(event.reason, 200)}"
+        return Plan(note=note, lookups=_audit_lookups(event))
+    if isinstance(event, FastRegisterResult):
+        lookups = (Lookup("credit_code", event.info.code or None), Lookup("appid", event.appid or None))
+        if event.ok:
+            return Plan([_decision("fast-registration", "succeeded", appid=event.appid)], lookups=lookups)
+        reason = event.msg or f"快速注册失败，状态码 {event.status} / fast registration failed, status {event.status}"
+        return Plan(
+            [_decision("fast-registration", "failed", reason=reason, note=f"status {event.status}")],
+            lookups=lookups,
+        )
+    if isinstance(event, IcpVerifyResult):
+        lookups = (Lookup("appid", event.verify_appid or None),)
+        if event.passed:
+            return Plan([_decision("face-verification", "passed")], lookups=lookups)
+        if event.failed:
+            return Plan([_decision("face-verification", "failed", reason=FACE_FAILED_REASON)], lookups=lookups)
+        return Plan(
+            note=f"人脸核身结果 {event.result}（未知）/ face verification result {event.result} (unknown)",
+            lookups=lookups,
+        )
+    if isinstance(event, IcpFilingResult):
+        return _filing_plan(event)
+    return Plan(acted_on=False)
+
+
+def _filing_plan(event: IcpFilingResult) -> Plan:
+    lookups = (Lookup("appid", event.authorizer_appid or None),)
+    status = event.beian_status
+    if status == 3:
+        return Plan([_decision("first-review", "rejected", reason=PLATFORM_REJECTED_REASON)], lookups=lookups)
+    if status == 4:
+        decisions = [_decision("first-review", "passed")]
+        note = None
+        if event.sms_verify_status == 2:
+            decisions.append(_decision("sms-verification", "verified"))
+        elif event.sms_verify_status == 3:
+            decisions.append(
+                _decision("sms-verification", "timed_out", note="工信部短信核验超时 / MIIT SMS verification timed out")
+            )
+        elif event.sms_verify_status == 1:
+            note = "等待工信部短信核验 / waiting for the MIIT SMS verification"
+        return Plan(decisions, note=note, lookups=lookups)
+    if status == 5:
+        return Plan([_decision("bureau-review", "rejected", reason=BUREAU_REJECTED_REASON)], lookups=lookups)
+    if status == 6:
+        return Plan(
+            note="管局审核已通过、已备案：推送不含备案号，请在管局审核关卡登记备案号 / filed: the push carries no "
+            "filing number, enter it at the bureau-review gate to approve it",
+            lookups=lookups,
+        )
+    return Plan(note=f"备案状态 / filing status: {event.status_label} ({status})", lookups=lookups)
+
+
+def decisions_for(event) -> list[tuple[str, dict[str, Any]]]:
+    """[(gate, form data)] a push decides, decided_by "微信推送 / WeChat push"; [] when it only informs."""
+    return plan_for(event).decisions
+
+
+def note_for(event) -> str | None:
+    """What a push that decides nothing (or not everything) tells staff."""
+    return plan_for(event).note

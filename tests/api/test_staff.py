@@ -1,0 +1,182 @@
+"""Staff and system callbacks: API key, signed links, the form page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from launch import runtime
+from launch.links import make_token, staff_link
+from tests.api.conftest import API_KEY, counts
+
+
+def post(receiver, made, gate, data, *, key=None, token=None, header_token=None, launch_id=None):
+    headers = {}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    if header_token is not None:
+        headers["X-Weapp-Token"] = header_token
+    params = {"token": token} if token is not None else None
+    return receiver.client.post(f"{receiver.url}/gates/{launch_id or made.launch_id}/{gate}",
+                                json=data, headers=headers, params=params)
+
+
+def token_for(launch_id, gate, hours=1):
+    return make_token(launch_id, gate, runtime.now() + timedelta(hours=hours), runtime.settings().link_key())
+
+
+def test_api_key_records_a_decision(receiver, make_launch):
+    made = make_launch(steps=[("design-confirmation", 1, "waiting")])
+    r = post(receiver, made, "design-confirmation", {"decided_by": "王五", "outcome": "confirmed"}, key=API_KEY)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "recorded" and body["attempt"] == 1 and body["resumed"] is False
+    d = runtime.store().get_decision(made.launch_id, "design-confirmation", 1)
+    assert d.channel == "api" and d.actor == "王五" and d.outcome == "confirmed"
+    # the same again: a duplicate, nothing changes
+    before = counts()
+    r = post(receiver, made, "design-confirmation", {"decided_by": "王五", "outcome": "confirmed"}, key=API_KEY)
+    assert r.status_code == 200 and r.json()["status"] == "duplicate"
+    assert counts() == before
+
+
+@pytest.mark.parametrize("where", ["query", "header"])
+def test_signed_link_records_a_decision(receiver, make_launch, where):
+    made = make_launch()
+    token = token_for(made.launch_id, "bureau-review")
+    data = {"decided_by": "李四", "outcome": "approved", "filing_number": "粤B2-20090059-1626X"}
+    r = post(receiver, made, "bureau-review", data,
+             **({"token": token} if where == "query" else {"header_token": token}))
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "recorded"
+    d = runtime.store().get_decision(made.launch_id, "bureau-review", 1)
+    assert d.channel == "link" and d.payload["filing_number"] == "粤B2-20090059-1626X"
+
+
+def test_staff_link_url(receiver, make_launch):
+    made = make_launch()
+    link = staff_link(made.launch_id, "content", runtime.settings(), runtime.now())
+    assert link.startswith(f"{runtime.settings().public_url}/gates/{made.launch_id}/content?token=")
+    # the link works against the receiver (path and token), whatever public_url says
+    path_and_query = link.split("/gates/", 1)[1]
+    r = receiver.client.post(f"{receiver.url}/gates/{path_and_query}", json={"decided_by": "赵六"})
+    assert r.status_code == 200 and r.json()["status"] == "recorded"
+
+
+def test_bad_credentials_are_refused_and_change_nothing(receiver, make_launch):
+    made = make_launch()
+    other = make_launch()
+    data = {"decided_by": "李四", "outcome": "passed"}
+    gate = "face-verification"
+    before = counts()
+    cases = {
+        "missing-credentials": {},
+        "bad-api-key": {"key": "wrong"},
+        "wrong-launch-or-gate": {"token": token_for(other.launch_id, gate)},
+        "expired-token": {"token": token_for(made.launch_id, gate, hours=-1)},
+        "bad-token-signature": {"token": make_token(made.launch_id, gate, runtime.now() + timedelta(hours=1),
+                                                    b"another-key-another-key")},
+        "malformed-token": {"token": "not-a-token"},
+    }
+    for code, creds in cases.items():
+        r = post(receiver, made, gate, data, **creds)
+        assert r.status_code == 401, (code, r.text)
+        assert r.json()["error"] == code and " / " in r.json()["message"]
+    # a token for another gate of the same launch
+    r = post(receiver, made, gate, data, token=token_for(made.launch_id, "first-review"))
+    assert r.status_code == 401 and r.json()["error"] == "wrong-launch-or-gate"
+    r = receiver.client.post(f"{receiver.url}/gates/{made.launch_id}/{gate}", json=data,
+                             headers={"Authorization": "Basic abc"})
+    assert r.status_code == 401
+    assert counts() == before
+
+
+def test_bad_form_is_422_with_field_names(receiver, make_launch):
+    made = make_launch()
+    before = counts()
+    r = post(receiver, made, "code-review", {"outcome": "failed"}, key=API_KEY)
+    assert r.status_code == 422
+    body = r.json()
+    assert body["error"] == "invalid-form"
+    assert {p["field"] for p in body["problems"]} == {"decided_by"}
+    r = post(receiver, made, "code-review", {"decided_by": "x", "outcome": "failed"}, key=API_KEY)
+    assert r.status_code == 422 and [p["field"] for p in r.json()["problems"]] == ["reason"]
+    assert all(" / " in p["message"] and p["rule"] for p in r.json()["problems"])
+    r = post(receiver, made, "code-review", {"decided_by": "x", "outcome": "maybe", "colour": "red"}, key=API_KEY)
+    assert r.status_code == 422 and {p["field"] for p in r.json()["problems"]} == {"outcome", "colour"}
+    r = post(receiver, made, "bureau-review", {"decided_by": "x", "outcome": "approved", "filing_number": "123"},
+             key=API_KEY)
+    assert r.status_code == 422 and r.json()["problems"][0]["rule"] == "filing-number-format"
+    r = post(receiver, made, "release", {"decided_by": "x"}, key=API_KEY)
+    assert r.status_code == 422 and {p["rule"] for p in r.json()["problems"]} >= {"release-needs-filing"}
+    r = post(receiver, made, "code-review", ["not", "an", "object"], key=API_KEY)
+    assert r.status_code == 422
+    r = receiver.client.post(f"{receiver.url}/gates/{made.launch_id}/code-review", content=b"{nope",
+                             headers={"Authorization": f"Bearer {API_KEY}"})
+    assert r.status_code == 400 and r.json()["error"] == "malformed-json"
+    assert counts() == before
+
+
+def test_unknown_launch_or_gate_is_404(receiver, make_launch):
+    made = make_launch()
+    r = post(receiver, made, "content", {"decided_by": "x"}, key=API_KEY, launch_id="l-0000000000")
+    assert r.status_code == 404 and r.json()["error"] == "unknown-launch"
+    r = post(receiver, made, "no-such-gate", {"decided_by": "x"}, key=API_KEY)
+    assert r.status_code == 404 and r.json()["error"] == "unknown-gate"
+    # a standalone launch has no fast-registration gate
+    r = post(receiver, made, "fast-registration", {"decided_by": "x", "outcome": "failed", "reason": "r"},
+             key=API_KEY)
+    assert r.status_code == 422 and r.json()["problems"][0]["rule"] == "gate-not-on-path"
+
+
+def test_form_page(receiver, make_launch):
+    made = make_launch(steps=[("code-review", 1, "waiting")])
+    token = token_for(made.launch_id, "code-review")
+    r = receiver.client.get(f"{receiver.url}/gates/{made.launch_id}/code-review", params={"token": token})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    page = r.text
+    assert "微信代码审核" in page and 'name="outcome"' in page and 'value="failed"' in page
+    assert 'name="decided_by"' in page and 'name="screenshots"' in page and made.launch_id in page
+    assert token not in page  # the script reads it from the address bar
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script-src 'nonce-" in csp
+    assert r.headers["referrer-policy"] == "no-referrer"
+    # bad or other-gate tokens get an error page, not the form
+    r = receiver.client.get(f"{receiver.url}/gates/{made.launch_id}/release", params={"token": token})
+    assert r.status_code == 401 and "gate-form" not in r.text
+    r = receiver.client.get(f"{receiver.url}/gates/{made.launch_id}/code-review")
+    assert r.status_code == 401
+
+
+def test_form_page_escapes(receiver, make_launch, monkeypatch):
+    made = make_launch()
+    from launch.api import _form_page
+
+    cat = runtime.catalogue()
+    gate = cat.gate("content")
+    evil = gate.model_copy(update={"name_zh": "<script>alert(1)</script>", "todo_zh": '"><img src=x onerror=1>'})
+    monkeypatch.setattr(type(cat), "gate", lambda self, g: evil)
+    html = _form_page(runtime.store().get_launch(made.launch_id), "content", None)
+    assert "<script>alert(1)</script>" not in html and "<img" not in html
+    assert "&lt;script&gt;" in html
+
+
+def test_tokens_signatures_and_bodies_are_never_logged(receiver, make_launch, caplog):
+    import logging
+
+    made = make_launch()
+    token = token_for(made.launch_id, "content")
+    with caplog.at_level(logging.DEBUG):
+        r = post(receiver, made, "content", {"decided_by": "秘密人", "note": "body-secret-text"}, token=token)
+        assert r.status_code == 200
+        post(receiver, made, "content", {"decided_by": "x"}, token=token + "x")
+        ts, nonce = "1", "2"
+        sig = receiver.crypto.signature(ts, nonce)
+        receiver.client.post(receiver.url + "/wechat/auth", params={"signature": sig, "timestamp": ts,
+                                                                    "nonce": nonce}, content=b"<xml>secret</xml>")
+    # what the server side logs (the test's own httpx client logs its URLs; that is not the receiver)
+    text = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith(("httpx", "httpcore", "hpack")))
+    assert f"/gates/{made.launch_id}/content" in text  # the receiver's own line is there
+    for secret in (token, sig, "body-secret-text", "秘密人", "token=", "<xml>secret"):
+        assert secret not in text

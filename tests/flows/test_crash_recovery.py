@@ -1,0 +1,70 @@
+"""SIGKILL the worker while a launch is parked and while a branch run is running; it completes.
+
+The runner and every flow-run process it started are killed as a process group, as
+when a machine dies. A parked launch holds no process, so a new runner simply picks
+it up on resume. A run killed mid-flight stops sending heartbeats; the automation
+`serve` installs puts it back to Scheduled and the new runner replays it, loading
+every finished task's result: no side effect runs twice.
+"""
+
+from __future__ import annotations
+
+import time
+from uuid import UUID
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+from launch import runtime
+from launch.decisions import submit_decision
+from launch.simulator import PASSING, Scenario, Simulator
+from tests.flows.helpers import attempts, new_launch, parked_at, wait_for, waiting_at
+
+pytestmark = pytest.mark.server
+
+
+def _runs_of(launch_id: str):
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[launch_id])))
+
+
+def test_sigkill_while_parked_and_while_a_branch_runs(stack):
+    started, _ = new_launch("client-acme.yaml")
+    launch_id, run_id = started["launch_id"], started["flow_run_id"]
+    store = runtime.store()
+    hold_design = {"on": True}
+    sim = Simulator(launch_id, Scenario(hold={"design-draft": lambda s: not hold_design["on"]}))
+
+    # 1. Parked: registration done, the launch waits on the design branch, which waits at its draft.
+    assert sim.run(240, until=lambda: waiting_at(launch_id, "design-draft") and parked_at(run_id, "join-design-0"))
+    stack.kill_runner()
+    stack.start_runner()
+    assert parked_at(run_id, "join-design-0")
+
+    # 2. Running: answer the draft, and kill the worker while the design run is executing.
+    design_run = store.get_branch(launch_id, "design").flow_run_id
+    submit_decision(launch_id, "design-draft", {"decided_by": "设计", **PASSING["design-draft"]}, "cli")
+
+    def design_running():
+        with get_client(sync_client=True) as client:
+            return client.read_flow_run(UUID(design_run)).state.is_running()
+
+    wait_for(design_running, 120, "the design run to be running", interval=0.1)
+    time.sleep(2)  # its first heartbeat is out
+    stack.kill_runner()
+    stack.start_runner()
+    hold_design["on"] = False
+
+    # The automation reschedules the orphaned run; the launch then goes all the way.
+    assert sim.run(600), f"not released after the crash; steps: {attempts(launch_id)}"
+
+    # Every side-effecting task body ran exactly once, across kills and replays.
+    effects = store.effects_for(launch_id)
+    assert all(e.count == 1 for e in effects), [(e.effect_key, e.count) for e in effects if e.count != 1]
+    # Each branch and the launch have exactly one flow run: nothing was started twice.
+    runs = _runs_of(launch_id)
+    names = sorted(r.parameters.get("branch", "launch") for r in runs)
+    assert names == sorted(["launch", "filing", "design", "implementation-1", "content"])
+    # One decision per gate attempt; the design draft decided once.
+    assert len([d for d in store.history(launch_id) if d.gate == "design-draft"]) == 1

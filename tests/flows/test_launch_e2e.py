@@ -1,0 +1,173 @@
+"""A launch driven through every gate on a real Prefect server with a real runner.
+
+The outside world (staff, client, WeChat, MIIT, the bureau) is the scripted
+Simulator, deciding through the same service the CLI and the receiver use.
+"""
+
+from __future__ import annotations
+
+import json
+from uuid import UUID
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.flow_runs import resume_flow_run
+
+from launch import runtime
+from launch.decisions import DecisionRefused, submit_decision
+from launch.simulator import BUMPY, PASSING, Scenario, Simulator
+from tests.flows.helpers import attempts, new_launch, parked_at, pause_keys_seen, wait_for, waiting_at
+from tests.support.prefect_db import dump_text
+
+pytestmark = pytest.mark.server
+
+
+def _artifacts(flow_run_id: str) -> dict[str, object]:
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(flow_run_id)]))
+        )
+    latest: dict[str, object] = {}
+    for a in sorted(found, key=lambda a: a.created):
+        latest[a.key] = a.data
+    return latest
+
+
+def test_standalone_launch_through_every_detour(stack):
+    started, raw = new_launch("client-acme.yaml")
+    launch_id, run_id = started["launch_id"], started["flow_run_id"]
+    refused_release: list[DecisionRefused] = []
+
+    def bureau_may_answer(sim: Simulator) -> bool:
+        # Keep the filing open until code review has passed, then check release is refused meanwhile.
+        if not sim.decided("code-review", "passed"):
+            return False
+        if not refused_release:
+            with pytest.raises(DecisionRefused) as err:
+                submit_decision(launch_id, "release", {"decided_by": "运营", "outcome": "released"}, "cli")
+            refused_release.append(err.value)
+        return True
+
+    sim = Simulator(launch_id, Scenario(answers=BUMPY, hold={"bureau-review": bureau_may_answer}))
+    assert sim.run(timeout=600), f"not released; steps: {attempts(launch_id)}"
+
+    # Release was refused while the filing was open, with a field-named bilingual reason.
+    assert [p.rule for p in refused_release[0].problems] == ["release-needs-filing"]
+    assert "备案" in refused_release[0].problems[0].message and "filing" in refused_release[0].problems[0].message
+
+    seen = attempts(launch_id)
+    assert seen["design-confirmation"] == [(1, "rejected", "rework"), (2, "done", "confirmed")]
+    assert seen["design-draft"] == [(1, "done", "done"), (2, "done", "done")]
+    assert seen["sms-verification"] == [(1, "rejected", "timed_out"), (2, "done", "verified"), (3, "done", "verified")]
+    assert seen["bureau-review"] == [(1, "rejected", "rejected"), (2, "done", "approved")]
+    # A bureau rejection goes back through submission and first review.
+    assert [a for a, *_ in seen["filing-submission"]] == [1, 2]
+    assert [a for a, *_ in seen["first-review"]] == [1, 2]
+    assert seen["code-review"] == [(1, "rejected", "failed"), (2, "done", "passed")]
+    assert seen["implementation"] == [(1, "done", "done"), (2, "done", "done")]
+    assert seen["release"] == [(1, "done", "released")]
+
+    store = runtime.store()
+    # Release opened only after the filing branch finished.
+    filing = store.get_branch(launch_id, "filing")
+    release = store.get_step(launch_id, "release", 1)
+    assert filing.status == "done" and release.started_at >= filing.finished_at
+    # The review fix ran as its own implementation run, started once.
+    assert {b.branch for b in store.branches_for(launch_id)} == {
+        "filing", "design", "implementation-1", "content", "implementation-2"
+    }
+
+    # Every decision is in the audit trail, in order, with actor and channel.
+    history = store.history(launch_id)
+    assert [d.decided_at for d in history] == sorted(d.decided_at for d in history)
+    assert all(d.actor and d.channel == "simulator" for d in history)
+    assert {(d.gate, d.attempt) for d in history} == {
+        (s.step, s.attempt) for s in store.steps_for(launch_id)
+    }
+
+    # Every side-effecting task body ran exactly once across all the replays.
+    effects = store.effects_for(launch_id)
+    assert effects and all(e.count == 1 for e in effects), [(e.effect_key, e.count) for e in effects if e.count != 1]
+
+    # The launch run's artifacts are current: 100 %, every step in the table, released.
+    arts = _artifacts(run_id)
+    assert float(arts[f"{launch_id}-progress"]) == 100.0
+    table = json.loads(arts[f"{launch_id}-steps"])
+    assert len(table) == len(store.steps_for(launch_id))
+    assert "已发布" in arts[f"{launch_id}-waiting"]
+    assert "材料清单" in arts[f"{launch_id}-materials"]
+
+    # Prefect's own database never saw the client's ID numbers or phones.
+    text = dump_text(stack.prefect_db)
+    for value in raw["id_number"] + raw["phone"] + raw["credit_code"]:
+        assert value not in text
+
+
+def test_reuse_official_account_path(stack):
+    started, _ = new_launch("client-reuse.yaml")
+    launch_id = started["launch_id"]
+    sim = Simulator(launch_id)
+    assert sim.run(timeout=400), attempts(launch_id)
+    registration = [s.step for s in runtime.store().steps_for(launch_id)][:3]
+    assert registration == ["official-account-authorization", "fast-registration", "admin-binding"]
+    assert runtime.store().get_launch(launch_id).appid == PASSING["fast-registration"]["appid"]
+
+
+def test_early_decisions_duplicates_and_invalid_input(stack):
+    from launch.launches import start_launch
+    from launch.preflight import add_client
+    from tests.flows.helpers import TODAY
+    from tests.support.intakes import fresh_intake
+
+    intake, _ = fresh_intake()
+    client_id, _ = add_client(intake, TODAY)
+    store = runtime.store()
+    launch = store.create_launch(client_id)
+    # Decided before the flow even exists: recorded for attempt 1, taken later without a suspend.
+    early = submit_decision(launch.id, "email-activation", {"decided_by": "客户", "outcome": "done"}, "cli")
+    assert (early.status, early.attempt, early.resumed) == ("recorded", 1, False)
+    again = submit_decision(launch.id, "email-activation", {"decided_by": "客户", "outcome": "done"}, "cli")
+    assert again.status == "duplicate" and again.attempt is None
+
+    started = start_launch(client_id)
+    assert started["launch_id"] == launch.id
+    run_id = started["flow_run_id"]
+    wait_for(lambda: waiting_at(launch.id, "subject-info"), 120, "subject-info to open")
+    wait_for(lambda: parked_at(run_id, "subject-info-1"), 60, "the run to park at subject-info")
+    assert "email-activation-1" not in pause_keys_seen(run_id)
+    assert store.get_step(launch.id, "email-activation", 1).status == "done"
+
+    # Invalid input to Prefect itself: the server refuses it and the run stays parked.
+    with pytest.raises(RuntimeError):
+        resume_flow_run(UUID(run_id), run_input={"decided_by": "x", "outcome": "submitted", "appid": "bad"})
+    assert parked_at(run_id, "subject-info-1")
+
+    # A bad decision through our service is refused, names the field, and changes nothing.
+    before = len(store.history(launch.id))
+    with pytest.raises(DecisionRefused) as err:
+        submit_decision(launch.id, "subject-info", {"decided_by": "运营", "appid": "wx1", "original_id": "gh_0"}, "cli")
+    assert {p.field for p in err.value.problems} == {"appid", "original_id"}
+    assert len(store.history(launch.id)) == before and parked_at(run_id, "subject-info-1")
+
+    # The UI form passes the schema but breaks a cross-field rule: noted, and the run parks again.
+    ok = submit_decision(launch.id, "subject-info", {"decided_by": "运营", **PASSING["subject-info"]}, "cli")
+    assert ok.status == "recorded" and ok.resumed
+    wait_for(lambda: parked_at(run_id, "wechat-verification-1"), 120, "park at wechat-verification")
+    resume_flow_run(UUID(run_id), run_input={"decided_by": "运营", "outcome": "failed"})  # no reason given
+    wait_for(lambda: parked_at(run_id, "wechat-verification-1-retry-1"), 120, "park again after a refused form")
+    step = store.get_step(launch.id, "wechat-verification", 1)
+    assert step.status == "waiting" and "reason" in (step.note or "")
+    assert store.get_decision(launch.id, "wechat-verification", 1) is None
+
+    # A good answer from the Prefect UI form goes through and is recorded with channel ui.
+    resume_flow_run(UUID(run_id), run_input={"decided_by": "王经理", "outcome": "passed"})
+    wait_for(lambda: store.get_decision(launch.id, "wechat-verification", 1), 120, "the UI decision")
+    decision = store.get_decision(launch.id, "wechat-verification", 1)
+    assert (decision.channel, decision.actor, decision.outcome) == ("ui", "王经理", "passed")
+
+    # Approving again is a no-op that says so.
+    dup = submit_decision(launch.id, "wechat-verification", {"decided_by": "王经理", "outcome": "passed"}, "cli")
+    assert dup.status == "duplicate" and "already" in dup.message
+    assert len([d for d in store.history(launch.id) if d.gate == "wechat-verification"]) == 1

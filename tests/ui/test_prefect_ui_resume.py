@@ -1,0 +1,56 @@
+"""A staff member approves a parked gate in the real Prefect UI, in a real (headless) Chromium."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from launch import runtime
+from tests.flows.helpers import new_launch, parked_at, wait_for, waiting_at
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+pytestmark = [
+    pytest.mark.server,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                       reason="Debian's chromium is not installed (apt-get install chromium; .ci/run does it)"),
+]
+
+
+def test_staff_resume_form_in_the_prefect_ui(stack):
+    from playwright.sync_api import sync_playwright
+
+    started, _ = new_launch("client-acme.yaml")
+    launch_id, run_id = started["launch_id"], started["flow_run_id"]
+    wait_for(lambda: parked_at(run_id, "email-activation-1"), 120, "the launch to park at its first gate")
+    SCREENSHOTS.mkdir(exist_ok=True)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(started["url"])  # the URL `weapp-launch start` prints
+            page.get_by_role("button", name="Resume").first.click()
+            dialog = page.get_by_role("dialog")
+            # The form carries our gate description: what to do, by when, and the CLI alternative.
+            dialog.get_by_text("Email activation (attempt 1)").wait_for(timeout=30_000)
+            assert launch_id in dialog.inner_text()
+            dialog.locator("textarea").first.fill("王经理")
+            page.screenshot(path=str(SCREENSHOTS / "prefect-ui-resume-form.png"), full_page=True)
+            dialog.get_by_role("button", name="Submit").click()
+            wait_for(lambda: runtime.store().get_decision(launch_id, "email-activation", 1), 120,
+                     "the UI decision to reach the store")
+        finally:
+            browser.close()
+
+    decision = runtime.store().get_decision(launch_id, "email-activation", 1)
+    assert (decision.channel, decision.actor, decision.outcome) == ("ui", "王经理", "done")
+    # The flow went on to the next gate.
+    wait_for(lambda: waiting_at(launch_id, "subject-info"), 120, "the next gate to open")

@@ -1,0 +1,87 @@
+"""The watcher repairs what a lost wake-up left behind, on a real Prefect server with a
+real runner (tests/support/stack.py):
+
+1. a decision lands in the store but the resume never reaches Prefect: watch_once sees the
+   run parked at that gate with the decision unconsumed, resumes it, the launch goes on;
+2. a branch finishes but its completion hook never wakes the launch parked on
+   ``join-<branch>-<n>``: the deployed deadline-watcher flow wakes it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from launch import runtime
+from launch.simulator import Scenario, Simulator
+from launch.watcher import watch_once
+from tests.flows.helpers import attempts, new_launch, parked_at, wait_for, waiting_at
+from tests.support.stack import Stack, refresh_in_process_settings
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture(scope="module")
+def watcher_stack(tmp_path_factory):
+    saved = dict(os.environ)
+    # no schedule: only the passes this test starts may repair anything
+    os.environ["WEAPP_LAUNCH_WATCH_INTERVAL_SECONDS"] = "0"
+    base = tmp_path_factory.mktemp("watcher-stack")
+    s = Stack(base)
+    try:
+        s.start_server()
+        s.apply_env()
+        s.start_runner()
+        yield s
+    finally:
+        s.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        refresh_in_process_settings()  # back to the session stack, if one runs
+        shutil.rmtree(base / "results", ignore_errors=True)
+
+
+def test_lost_resume_and_lost_branch_wake_up_are_repaired(watcher_stack):
+    started, _ = new_launch("client-acme.yaml")
+    launch_id, run_id = started["launch_id"], started["flow_run_id"]
+    store = runtime.store()
+
+    # 1. parked at the first gate; the decision is recorded, the resume is "lost"
+    wait_for(lambda: waiting_at(launch_id, "email-activation") and parked_at(run_id, "email-activation-1"),
+             120, "the launch to park at email-activation-1")
+    decision, created = store.record_decision(
+        launch_id, "email-activation", 1, "done", "客户张", "cli", {"outcome": "done"}, decided_at=runtime.now()
+    )
+    assert created and decision.consumed_at is None
+    assert parked_at(run_id, "email-activation-1")  # nobody resumed it
+
+    report = watch_once(grace_seconds=0, deliver=False)
+    assert [r.kind for r in report.repaired if r.kind == "resume"] == ["resume"], report.to_json()
+    wait_for(lambda: waiting_at(launch_id, "subject-info"), 120, "the launch to reach subject-info")
+    assert store.get_step(launch_id, "email-activation", 1).status == "done"
+    assert store.get_decision(launch_id, "email-activation", 1).consumed_at is not None
+    # the pass also enqueued the open gate's notice (no channels here: it stays pending)
+    assert any(a.dedupe_key == f"{launch_id}:email-activation:1:notice" for a in store.list_alerts())
+    # a second pass finds nothing left to repair
+    again = watch_once(grace_seconds=0, deliver=False)
+    assert not [r for r in again.repaired if r.kind in ("resume", "wake")]
+
+    # 2. the launch waits on the design branch; the branch "finishes" but nobody wakes the launch
+    sim = Simulator(launch_id, Scenario(hold={"design-draft": lambda s: False}))
+    assert sim.run(300, until=lambda: waiting_at(launch_id, "design-draft") and parked_at(run_id, "join-design-0")), (
+        attempts(launch_id)
+    )
+    store.finish_branch(launch_id, "design", "done", at=runtime.now())
+    assert parked_at(run_id, "join-design-0")
+
+    from prefect.deployments import run_deployment
+
+    watcher_run = run_deployment("deadline-watcher/default", timeout=180)
+    assert watcher_run.state.is_completed(), watcher_run.state
+    summary = watcher_run.state.result()
+    assert summary["repaired"] >= 1 and summary["errors"] == [], summary
+    # woken, the launch sees the branch done and moves on to the implementation branch
+    wait_for(lambda: parked_at(run_id, "join-implementation-1-0"), 180, "the launch to join implementation-1")
+    assert store.get_branch(launch_id, "implementation-1") is not None
