@@ -4,8 +4,8 @@
 
 Suspended runs hold no process; a resumed run is picked up here and replays its
 flow body, loading finished task results. A run whose process died (a killed
-worker) stops sending heartbeats; the automation below puts it back to Scheduled
-so a live runner replays it.
+worker) stops sending heartbeats; the deadline watcher puts it back to Scheduled so a
+live runner replays it, on its schedule and, sooner, when the automation below asks.
 """
 
 from __future__ import annotations
@@ -43,21 +43,45 @@ def schedule_of(flow) -> dict:
     return {"interval": timedelta(seconds=seconds)} if seconds > 0 else {}
 
 
-def ensure_zombie_automation(within_seconds: int = 3 * HEARTBEAT_SECONDS) -> None:
-    """Reschedule a run whose heartbeats stopped, so a live runner replays it (idempotent)."""
+def ensure_zombie_automation(within_seconds: int | None = None) -> None:
+    """When a run's heartbeats stop, run a revive-only watcher pass (idempotent; replaces an
+    older version of this automation).
+
+    The pass reschedules the run only if it is still RUNNING and silent
+    (launch.orchestrator.revive_dead_runs). Changing the state from the automation itself,
+    Prefect's recipe, also hits live and parked runs whenever the server misses the event
+    that closes the window, as a busy SQLite server does: parked launches were rescheduled
+    and live ones failed ("Flow run cannot be suspended").
+    """
     from prefect.automations import Automation
-    from prefect.client.schemas.objects import StateType
-    from prefect.events.actions import ChangeFlowRunState
+    from prefect.client.orchestration import get_client
+    from prefect.events.actions import RunDeployment
     from prefect.events.schemas.automations import EventTrigger, Posture
     from prefect.events.schemas.events import ResourceSpecification
 
+    from deployments import deployment_of
+    from launch.settings import get_settings
+
+    # A little past the reviver's own threshold, so the pass it starts finds the run silent long enough.
+    within_seconds = within_seconds or get_settings().dead_run_seconds + HEARTBEAT_SECONDS // 2
+    with get_client(sync_client=True) as client:
+        watcher_id = client.read_deployment_by_name(deployment_of(WATCHER)).id
+    action = RunDeployment(source="selected", deployment_id=watcher_id, parameters={"revive_only": True})
     try:
-        Automation.read(name=ZOMBIE_AUTOMATION)
-        return
+        existing = Automation.read(name=ZOMBIE_AUTOMATION)
     except ValueError:
-        pass
+        existing = None
+    if existing is not None:
+        if (
+            [a.model_dump(mode="json") for a in existing.actions] == [action.model_dump(mode="json")]
+            and existing.trigger.within == timedelta(seconds=within_seconds)
+        ):
+            return
+        existing.delete()
     Automation(
         name=ZOMBIE_AUTOMATION,
+        description="心跳停止时检查并重新调度失联的运行 / when heartbeats stop, check the run and reschedule it "
+        "if its process died",
         trigger=EventTrigger(
             after={"prefect.flow-run.heartbeat"},
             expect={
@@ -75,12 +99,7 @@ def ensure_zombie_automation(within_seconds: int = 3 * HEARTBEAT_SECONDS) -> Non
             threshold=1,
             within=timedelta(seconds=within_seconds),
         ),
-        actions=[
-            ChangeFlowRunState(
-                state=StateType.SCHEDULED,
-                message="进程已失联，重新调度 / the run's process died; rescheduled to replay",
-            )
-        ],
+        actions=[action],
     ).create()
 
 
@@ -88,10 +107,12 @@ def main(limit: int | None = None) -> None:
     from prefect import serve
 
     os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(HEARTBEAT_SECONDS))
-    ensure_zombie_automation()
     deployments = [
         f.to_deployment(name=DEPLOYMENT_NAME, tags=["weapp-launch"], **schedule_of(f)) for f in flows()
     ]
+    # The automation runs the watcher deployment, so that one must exist first (serve() updates it).
+    next(d for d in deployments if d.flow_name == WATCHER).apply()
+    ensure_zombie_automation()
     serve(*deployments, limit=limit)
 
 

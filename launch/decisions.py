@@ -123,7 +123,7 @@ def submit_decision(
     if resume and step is not None and step.status == "waiting" and step.flow_run_id:
         from launch.orchestrator import resume_if_parked
 
-        resumed = resume_if_parked(step.flow_run_id, gate.key(attempt), form.model_dump(mode="json"), wait_seconds=5)
+        resumed = resume_if_parked(step.flow_run_id, gate.key(attempt), form.model_dump(mode="json"), wait_seconds=15)
     where = "流程已继续 / the run resumed" if resumed else "流程到达该关卡时将采用 / taken when the run reaches the gate"
     return DecisionResult(
         launch_id, gate_id, attempt, "recorded", resumed=resumed,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
@@ -117,3 +118,76 @@ def resume_if_parked(flow_run_id: str, key: str, run_input: dict | None = None, 
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.25)
+
+
+HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"
+REVIVED_MESSAGE = "进程已失联，重新调度 / the run's process died; rescheduled to replay"
+
+
+@dataclass(frozen=True)
+class Revived:
+    flow_run_id: str
+    flow_run_name: str
+    silent_seconds: float
+
+
+def _last_heartbeat(client, flow_run_id: UUID, since: datetime, until: datetime) -> datetime | None:
+    from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
+
+    page = client.read_events(
+        filter=EventFilter(
+            occurred=EventOccurredFilter(since=since, until=until),
+            event=EventNameFilter(name=[HEARTBEAT_EVENT]),
+            resource=EventResourceFilter(id=[f"prefect.flow-run.{flow_run_id}"]),
+        ),
+        limit=1,  # newest first
+    )
+    return page.events[0].occurred if page.events else None
+
+
+def revive_dead_runs(flow_run_ids: list[str], silent_seconds: float, now: datetime | None = None) -> list[Revived]:
+    """Reschedule those of these runs that are RUNNING but whose process died, so a live
+    runner or worker replays them (finished tasks load from their results).
+
+    Dead means: RUNNING for longer than `silent_seconds` and no heartbeat for as long,
+    though this run did send heartbeats in its current RUNNING state (a run without
+    heartbeats cannot be told from a slow one and is left alone). The state is read
+    again just before the change, which applies only if the run is still in that state.
+
+    Prefect's own recipe, an automation that changes the state when heartbeats stop,
+    fires on live and parked runs when the server misses the closing event (seen here
+    under load on SQLite, and upstream: PrefectHQ/prefect#18653, #21932); so the
+    automation only asks for a check (deployments/serve.py) and this decides.
+    """
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Scheduled
+
+    if not flow_run_ids:
+        return []
+    now = now or datetime.now(timezone.utc)
+    revived: list[Revived] = []
+    with get_client(sync_client=True) as client:
+        running = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[UUID(i) for i in flow_run_ids]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING])),
+            ),
+            limit=len(flow_run_ids),
+        )
+        for run in running:
+            since = run.state.timestamp
+            if (now - since).total_seconds() < silent_seconds:
+                continue
+            beat = _last_heartbeat(client, run.id, since, now)
+            if beat is None:
+                continue
+            silent = (now - beat).total_seconds()
+            if silent < silent_seconds:
+                continue
+            current = client.read_flow_run(run.id)
+            if current.state is None or current.state.id != run.state.id:
+                continue  # it moved on while we looked
+            client.set_flow_run_state(run.id, Scheduled(message=REVIVED_MESSAGE), force=True)
+            revived.append(Revived(str(run.id), run.name, silent))
+    return revived

@@ -54,6 +54,13 @@ class Settings(BaseSettings):
         default=180, description="How long Prefect keeps a suspended gate before failing the run (deadlines are ours)."
     )
 
+    dead_run_seconds: int = Field(
+        default=150,
+        ge=60,
+        description="A run RUNNING with no heartbeat for this long has lost its process; the watcher "
+        "reschedules it to replay (heartbeats every 30 s).",
+    )
+
     # Callback receiver
     api_host: str = Field(default="127.0.0.1", description="Callback receiver bind address.")
     api_port: int = Field(default=8780, description="Callback receiver port.")

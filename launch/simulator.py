@@ -128,6 +128,7 @@ class Simulator:
         channel: str = "simulator",
         submit: Callable[..., DecisionResult] | None = None,
         pusher: WeChatPusher | None = None,
+        repair_every: float | None = None,
     ):
         self.launch_id = launch_id
         self.scenario = scenario or Scenario()
@@ -137,6 +138,10 @@ class Simulator:
             self.launch_id, gate, data, self.channel, attempt=attempt))
         self.answered: list[tuple[str, int, DecisionResult | str]] = []
         self.pushed: set[tuple[str, int]] = set()
+        # The deadline watcher's repair pass, as its schedule would run it (None: never).
+        self.repair_every = repair_every
+        self.repairs: list = []
+        self._last_repair = time.monotonic()
 
     def decided(self, gate: str, outcome: str | None = None) -> bool:
         return any(
@@ -191,5 +196,14 @@ class Simulator:
             self.tick()
             if until():
                 return True
+            self._maybe_repair()
             time.sleep(interval)
         return False
+
+    def _maybe_repair(self) -> None:
+        if self.repair_every is None or time.monotonic() - self._last_repair < self.repair_every:
+            return
+        from launch.watcher import repair
+
+        self.repairs += repair().repaired
+        self._last_repair = time.monotonic()

@@ -23,7 +23,10 @@ deliver_due   Due alerts are claimed in small batches (``claim_due_alerts``: SEL
               sent / retried at its backoff time / failed — in one transaction per alert. A
               failed channel never loses the alert; a channel that got it never gets it again.
               With no notifiers file, nothing is claimed: alerts stay pending (a note says so).
-repair        Applies inbox events still pending (``launch.inbox.apply_pending``); resumes a
+repair        Reschedules a run of the store's open launches that is RUNNING but sent no
+              heartbeat for ``dead_run_seconds`` (its process died; a live runner replays
+              it: ``orchestrator.revive_dead_runs``); applies inbox events still pending
+              (``launch.inbox.apply_pending``); resumes a
               run parked at a gate whose decision is in the store but was never taken (the
               resume was lost); wakes a launch run parked on ``join-<branch>-<n>`` whose branch
               has finished (the branch's completion hook was lost); purges old nonces.
@@ -139,7 +142,7 @@ class Failed:
 
 @dataclass(frozen=True)
 class Repair:
-    kind: str  # inbox | resume | wake | nonces
+    kind: str  # inbox | resume | wake | revive | nonces
     launch_id: str | None
     detail: str
 
@@ -620,6 +623,36 @@ def _wake_joins(ctx: WatchContext, limit: int, report: PassReport) -> None:
             report.errors.append(_err(f"wake {launch.id}", exc))
 
 
+def _revive_dead(ctx: WatchContext, limit: int, report: PassReport) -> None:
+    """Reschedule the store's open runs whose process died (no heartbeat for dead_run_seconds)."""
+    try:
+        run_ids = ctx.store.open_flow_run_ids(limit)
+        if not run_ids:
+            return
+        from launch import orchestrator
+
+        silent = float(getattr(ctx.settings, "dead_run_seconds", 150))
+        # Heartbeats carry the real time, so the wall clock judges them, never an injected `now`.
+        for dead in orchestrator.revive_dead_runs(run_ids, silent):
+            report.repaired.append(Repair(
+                "revive", None,
+                f"运行 {dead.flow_run_name} 已 {dead.silent_seconds:.0f} 秒无心跳，已重新调度 / run "
+                f"{dead.flow_run_name} sent no heartbeat for {dead.silent_seconds:.0f} s: rescheduled to replay",
+            ))
+    except Exception as exc:  # noqa: BLE001 - Prefect unreachable: next pass
+        report.errors.append(_err("revive", exc))
+
+
+def revive(limit: int = DEFAULT_LIMIT, *, ctx: WatchContext | None = None, worker_id: str | None = None) -> PassReport:
+    """Only the revive part of a repair: what the heartbeat automation asks for."""
+    ctx = ctx or WatchContext.from_runtime(config=None)
+    report = PassReport(_now(None), worker_id or _default_worker_id())
+    started = time.perf_counter()
+    _revive_dead(ctx, limit, report)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
 def repair(now: datetime | None = None, limit: int = DEFAULT_LIMIT, *, ctx: WatchContext | None = None,
            grace_seconds: float = RESUME_GRACE_SECONDS, worker_id: str | None = None) -> PassReport:
     """Apply pending inbox events, resume lost resumes, wake lost joins, purge old nonces."""
@@ -646,6 +679,7 @@ def repair(now: datetime | None = None, limit: int = DEFAULT_LIMIT, *, ctx: Watc
             except Exception as exc:  # noqa: BLE001
                 report.errors.append(_err("inbox", exc))
 
+    _revive_dead(ctx, limit, report)
     _resume_lost(ctx, now, limit, grace_seconds, report)
     _wake_joins(ctx, limit, report)
 

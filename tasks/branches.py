@@ -64,7 +64,7 @@ def join_branch(launch_id: str, branch: str, timeout_seconds: int) -> None:
         n += 1
 
 
-def wake_launch(launch_id: str, wait_seconds: float = 15.0) -> bool:
+def wake_launch(launch_id: str, wait_seconds: float = 60.0) -> bool:
     """Resume the launch run if it is parked on a join; the watcher repairs a wake-up lost here."""
     launch = runtime.store().get_launch(launch_id)
     if launch is None or not launch.flow_run_id:

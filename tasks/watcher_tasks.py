@@ -36,3 +36,9 @@ def deliver_alerts(worker_id: str, limit: int = watcher.DEFAULT_LIMIT) -> dict:
 def repair_runs(worker_id: str, limit: int = watcher.DEFAULT_LIMIT) -> dict:
     """Apply pending inbox events, resume lost resumes, wake lost joins, purge old nonces."""
     return _log(watcher.repair(limit=limit, worker_id=worker_id), "repair")
+
+
+@task(name="watcher-revive", cache_policy=NO_CACHE)
+def revive_runs(worker_id: str, limit: int = watcher.DEFAULT_LIMIT) -> dict:
+    """Reschedule open runs whose process died (RUNNING, heartbeats stopped)."""
+    return _log(watcher.revive(limit=limit, worker_id=worker_id), "revive")

@@ -817,6 +817,25 @@ class Store:
         with self._read(session) as s:
             return [to_record(LaunchRecord, r) for r in s.scalars(stmt)]
 
+    def open_flow_run_ids(self, limit: int = 500, *, session: Session | None = None) -> list[str]:
+        """Flow runs the store still expects to finish: running launches and their started
+        branches. Only these can be orphaned by a dead process (see orchestrator.revive_dead_runs)."""
+        launches = (
+            select(Launch.flow_run_id)
+            .where(Launch.status == "running", Launch.flow_run_id.is_not(None))
+            .order_by(Launch.created_at, Launch.id)
+            .limit(limit)
+        )
+        branches = (
+            select(Branch.flow_run_id)
+            .join(Launch, Launch.id == Branch.launch_id)
+            .where(Launch.status == "running", Branch.status == "started", Branch.flow_run_id.is_not(None))
+            .order_by(Branch.started_at, Branch.launch_id, Branch.branch)
+            .limit(limit)
+        )
+        with self._read(session) as s:
+            return list(dict.fromkeys([*s.scalars(launches), *s.scalars(branches)]))
+
     def history(self, launch_id: str, *, session: Session | None = None) -> list[DecisionRecord]:
         """Every decision of a launch in the order it was decided."""
         stmt = select(Decision).where(Decision.launch_id == launch_id).order_by(Decision.decided_at, Decision.id)

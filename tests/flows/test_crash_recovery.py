@@ -2,9 +2,10 @@
 
 The runner and every flow-run process it started are killed as a process group, as
 when a machine dies. A parked launch holds no process, so a new runner simply picks
-it up on resume. A run killed mid-flight stops sending heartbeats; the automation
-`serve` installs puts it back to Scheduled and the new runner replays it, loading
-every finished task's result: no side effect runs twice.
+it up on resume. A run killed mid-flight stops sending heartbeats; the deadline
+watcher's repair pass (here every 30 s, as its schedule would run it) finds it RUNNING
+and silent, puts it back to Scheduled, and the new runner replays it, loading every
+finished task's result: no side effect runs twice.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
 from launch import runtime
 from launch.decisions import submit_decision
+from launch.orchestrator import REVIVED_MESSAGE
 from launch.simulator import PASSING, Scenario, Simulator
 from tests.flows.helpers import attempts, new_launch, parked_at, wait_for, waiting_at
 
@@ -34,7 +36,7 @@ def test_sigkill_while_parked_and_while_a_branch_runs(stack):
     launch_id, run_id = started["launch_id"], started["flow_run_id"]
     store = runtime.store()
     hold_design = {"on": True}
-    sim = Simulator(launch_id, Scenario(hold={"design-draft": lambda s: not hold_design["on"]}))
+    sim = Simulator(launch_id, Scenario(hold={"design-draft": lambda s: not hold_design["on"]}), repair_every=30)
 
     # 1. Parked: registration done, the launch waits on the design branch, which waits at its draft.
     assert sim.run(240, until=lambda: waiting_at(launch_id, "design-draft") and parked_at(run_id, "join-design-0"))
@@ -56,8 +58,13 @@ def test_sigkill_while_parked_and_while_a_branch_runs(stack):
     stack.start_runner()
     hold_design["on"] = False
 
-    # The automation reschedules the orphaned run; the launch then goes all the way.
-    assert sim.run(600), f"not released after the crash; steps: {attempts(launch_id)}"
+    # The watcher reschedules the orphaned run; the launch then goes all the way.
+    assert sim.run(480), f"not released after the crash; steps: {attempts(launch_id)}; repairs: {sim.repairs}"
+    revived = [r for r in sim.repairs if r.kind == "revive"]
+    assert revived, f"the killed design run was not revived by the watcher; repairs: {sim.repairs}"
+    with get_client(sync_client=True) as client:
+        states = client.read_flow_run_states(UUID(design_run))
+    assert any(s.type.value == "SCHEDULED" and s.message == REVIVED_MESSAGE for s in states)
 
     # Every side-effecting task body ran exactly once, across kills and replays.
     effects = store.effects_for(launch_id)

@@ -47,4 +47,35 @@ def test_automation_command_recreates_the_heartbeat_automation_once(stack):
 
     with get_client(sync_client=True) as client:
         named = [a for a in client.read_automations() if a.name == ZOMBIE_AUTOMATION]
+        watcher = client.read_deployment_by_name("deadline-watcher/default")
     assert len(named) == 1 and named[0].enabled
+    # It never changes a run's state itself: it asks the watcher for a revive-only pass, which checks first.
+    (action,) = named[0].actions
+    assert (action.type, action.deployment_id, action.parameters) == ("run-deployment", watcher.id, {"revive_only": True})
+
+
+def test_automation_command_replaces_an_older_state_changing_automation(stack):
+    """Earlier versions rescheduled runs straight from the automation; `automation` replaces that."""
+    from datetime import timedelta
+
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+
+    from deployments.serve import ZOMBIE_AUTOMATION
+
+    Automation.read(name=ZOMBIE_AUTOMATION).delete()
+    Automation(
+        name=ZOMBIE_AUTOMATION,
+        trigger=EventTrigger(after={"prefect.flow-run.heartbeat"}, expect={"prefect.flow-run.heartbeat"},
+                             posture=Posture.Proactive, threshold=1, within=timedelta(seconds=90)),
+        actions=[ChangeFlowRunState(state=StateType.SCHEDULED)],
+    ).create()
+    result = CliRunner().invoke(app, ["automation"])
+    assert result.exit_code == 0, result.output
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        named = [a for a in client.read_automations() if a.name == ZOMBIE_AUTOMATION]
+    assert len(named) == 1 and [a.type for a in named[0].actions] == ["run-deployment"]

@@ -50,8 +50,8 @@ def test_standalone_launch_through_every_detour(stack):
             refused_release.append(err.value)
         return True
 
-    sim = Simulator(launch_id, Scenario(answers=BUMPY, hold={"bureau-review": bureau_may_answer}))
-    assert sim.run(timeout=600), f"not released; steps: {attempts(launch_id)}"
+    sim = Simulator(launch_id, Scenario(answers=BUMPY, hold={"bureau-review": bureau_may_answer}), repair_every=30)
+    assert sim.run(timeout=480), f"not released; steps: {attempts(launch_id)}; repairs: {sim.repairs}"
 
     # Release was refused while the filing was open, with a field-named bilingual reason.
     assert [p.rule for p in refused_release[0].problems] == ["release-needs-filing"]
@@ -108,8 +108,8 @@ def test_standalone_launch_through_every_detour(stack):
 def test_reuse_official_account_path(stack):
     started, _ = new_launch("client-reuse.yaml")
     launch_id = started["launch_id"]
-    sim = Simulator(launch_id)
-    assert sim.run(timeout=400), attempts(launch_id)
+    sim = Simulator(launch_id, repair_every=30)
+    assert sim.run(timeout=400), (attempts(launch_id), sim.repairs)
     registration = [s.step for s in runtime.store().steps_for(launch_id)][:3]
     assert registration == ["official-account-authorization", "fast-registration", "admin-binding"]
     assert runtime.store().get_launch(launch_id).appid == PASSING["fast-registration"]["appid"]

@@ -59,7 +59,8 @@ def test_pushes_drive_the_wechat_gates(stack, receiver):
     answers = {"subject-info": [{**PASSING["subject-info"], "appid": appid, "original_id": original_id}]}
     # People answer through the service; WeChat's gates are never answered by hand here.
     never = {gate: (lambda sim: False) for gate in WECHAT_GATES}
-    sim = Simulator(launch_id, Scenario(answers=answers, hold={**never, "filing-submission": filing_may_be_submitted}))
+    sim = Simulator(launch_id, Scenario(answers=answers, hold={**never, "filing-submission": filing_may_be_submitted}),
+                    repair_every=30)
     assert sim.run(240, until=lambda: store.get_launch(launch_id).appid == appid)
 
     # An early push: face verification passes before the filing is even submitted.

@@ -120,3 +120,20 @@ def test_timestamps_are_aware_utc_and_naive_refused(store, launch_id):
     assert got.due_at.tzinfo == UTC and step == got
     with pytest.raises(ValueError, match="timezone-aware"):
         store.open_step(launch_id, "content", 1, started_at=datetime(2026, 3, 2), due_at=None, provisional=False)
+
+
+def test_open_flow_run_ids_lists_running_launches_and_their_started_branches(store, launch_id):
+    assert store.open_flow_run_ids() == []  # a launch without a flow run has nothing to revive
+    store.set_launch_flow_run(launch_id, "run-launch")
+    store.start_branch(launch_id, "design", "run-design")
+    store.start_branch(launch_id, "filing", "run-filing")
+    store.start_branch(launch_id, "content")  # not started in Prefect yet
+    assert store.open_flow_run_ids() == ["run-launch", "run-design", "run-filing"]
+
+    store.finish_branch(launch_id, "design", status="done")
+    assert store.open_flow_run_ids() == ["run-launch", "run-filing"]
+    # The limit applies to launches and to branches each.
+    assert store.open_flow_run_ids(limit=1) == ["run-launch", "run-filing"]
+
+    store.set_launch_status(launch_id, "released")
+    assert store.open_flow_run_ids() == []  # a released launch and its branches are closed
