@@ -386,13 +386,21 @@ def serve() -> None:
 
 @app.command()
 def automation() -> None:
-    """Create, once per Prefect server, the automation that reschedules a run whose process died.
+    """Create, once per Prefect server, the automation that asks the watcher to check a run whose
+    heartbeats stopped (and reschedule it if its process died).
 
-    `serve` creates it itself; a worker setup (`prefect deploy --all` + `prefect worker start`) needs this.
+    `serve` creates it itself; a worker setup (`prefect deploy --all` + `prefect worker start`) needs
+    this, after `prefect deploy`: it runs the deadline-watcher deployment.
     """
+    from prefect.exceptions import ObjectNotFound
+
     from deployments.serve import ZOMBIE_AUTOMATION, ensure_zombie_automation
 
-    ensure_zombie_automation()
+    try:
+        ensure_zombie_automation()
+    except ObjectNotFound:
+        _fail("没有 deadline-watcher 部署，请先运行 `prefect deploy --all` / no deadline-watcher deployment on "
+              "this Prefect server: run `prefect deploy --all` first")
     out.print(f"[green]✔[/green] {ZOMBIE_AUTOMATION}")
 
 
