@@ -10,6 +10,9 @@ import pytest
 
 from tests.support.stack import ROOT, Stack
 
+SERVER_GROUP = "prefect-servers"
+GROUP_SUFFIX = f"@{SERVER_GROUP}"
+
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
@@ -24,7 +27,16 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: 0 if item.get_closest_marker("scale") else 1)
     for item in items:
         if item.get_closest_marker("server"):
-            item.add_marker(pytest.mark.xdist_group("prefect-servers"))
+            item.add_marker(pytest.mark.xdist_group(SERVER_GROUP))
+
+
+def pytest_runtest_setup(item):
+    """Fail a server test that pytest-xdist did not put in the group (pytest 9.2 broke it once):
+    it would run beside the others and overload the machine."""
+    if getattr(item.config.option, "loadgroup", False) and item.get_closest_marker("server") \
+            and not item.nodeid.endswith(GROUP_SUFFIX):
+        pytest.fail(f"pytest-xdist did not group this server test ({GROUP_SUFFIX} missing from its id); check the "
+                    "pytest / pytest-xdist versions in pyproject.toml", pytrace=False)
 
 
 @pytest.fixture(scope="session")
