@@ -30,7 +30,8 @@ class RunState:
 
 
 FORM_NOT_SAVED = "Run input schema not found"  # Prefect's refusal while a parked run's form is being saved
-FORM_SAVE_SECONDS = 5.0
+FORM_SAVE_SECONDS = 10.0
+REPLAY_MESSAGE = "停在关卡但表单未保存，重放以采用已登记的决定 / parked without its form: replayed to take the recorded decision"
 
 
 def form_saved(flow_run_id: str) -> bool:
@@ -88,6 +89,18 @@ def read_state(flow_run_id: str) -> RunState | None:
     )
 
 
+def replay_parked(flow_run_id: str, key: str) -> bool:
+    """Reschedule a run parked at `key` so it replays from its cached results; True when done."""
+    from prefect.states import Scheduled
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(flow_run_id))
+        if run.state is None or not run.state.is_paused() or run.state.state_details.pause_key != key:
+            return False
+        client.set_flow_run_state(run.id, Scheduled(message=REPLAY_MESSAGE), force=True)
+    return True
+
+
 def resume_if_parked(flow_run_id: str, key: str, run_input: dict | None = None, wait_seconds: float = 0.0) -> bool:
     """Resume the run if it is parked at `key`; True when resumed.
 
@@ -98,9 +111,7 @@ def resume_if_parked(flow_run_id: str, key: str, run_input: dict | None = None, 
     from prefect.flow_runs import resume_flow_run
 
     deadline = time.monotonic() + wait_seconds
-    # Prefect parks a run first and saves its Resume form a moment later; a resume in that
-    # moment is refused ("Run input schema not found"), so it is retried for a little while.
-    form_deadline = time.monotonic() + max(wait_seconds, FORM_SAVE_SECONDS)
+    form_deadline = None
     while True:
         state = read_state(flow_run_id)
         if state is not None and state.parked and state.pause_key == key:
@@ -108,14 +119,22 @@ def resume_if_parked(flow_run_id: str, key: str, run_input: dict | None = None, 
                 resume_flow_run(UUID(flow_run_id), run_input=run_input)
                 return True
             except RuntimeError as exc:
-                if FORM_NOT_SAVED in str(exc) and time.monotonic() < form_deadline:
+                if FORM_NOT_SAVED not in str(exc):
+                    # Someone else resumed it first, or the server refused: the store has the decision.
+                    return False
+                # Prefect parks a run first and saves its Resume form a moment later; a resume in
+                # that moment is refused, so it is retried for a while.
+                form_deadline = form_deadline or time.monotonic() + FORM_SAVE_SECONDS
+                if time.monotonic() < form_deadline:
                     time.sleep(0.1)
                     continue
-                # Someone else resumed it first, or the server refused: the store has the decision.
-                return False
-        if state is None or state.state_type in {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}:
-            return False
-        if time.monotonic() >= deadline:
+                # Still no form: its process died between parking and saving it, and Prefect
+                # will refuse every resume. The decision is in the store (callers record it
+                # first), so a replay takes it at the gate without parking.
+                return replay_parked(flow_run_id, key)
+        if state is None or state.state_type != "RUNNING" or time.monotonic() >= deadline:
+            # Not on its way to this gate right now: scheduled or pending runs read the store
+            # when they reach it; anything else is the watcher's to repair.
             return False
         time.sleep(0.25)
 

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import socket
 import time
 import uuid
@@ -65,7 +64,7 @@ from launch.domain.alerts import (
     render_alert,
 )
 from launch.domain.calendar import DeadlineAnswer, WorkCalendar
-from launch.domain.catalogue import Catalogue, Gate
+from launch.domain.catalogue import Catalogue, Gate, branch_of_join
 from launch.domain.deadlines import gate_due
 from launch.domain.masking import mask_name, scrub_text
 
@@ -95,7 +94,6 @@ LEASE_SECONDS = 600.0  # a claimed alert goes back to the pool if its sender die
 RESUME_GRACE_SECONDS = 60.0  # a decision younger than this may still be resuming its run itself
 LINK_ACTORS = ("staff", "client", "designers", "developers")  # gates whose alert carries a signed link
 _DONE_RUN_STATES = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
-_JOIN_KEY = re.compile(r"^join-(?P<branch>[a-z0-9-]+)-(?P<n>\d+)$")
 
 
 # --------------------------------------------------------------------------- report
@@ -603,10 +601,10 @@ def _wake_joins(ctx: WatchContext, limit: int, report: PassReport) -> None:
             state = orchestrator.read_state(launch.flow_run_id)
             if state is None or not state.parked or not state.pause_key:
                 continue
-            m = _JOIN_KEY.match(state.pause_key)
-            if not m:
+            joined = branch_of_join(state.pause_key)
+            if joined is None:
                 continue
-            branch = ctx.store.get_branch(launch.id, m.group("branch"))
+            branch = ctx.store.get_branch(launch.id, joined)
             if branch is None or branch.status not in ("done", "failed"):
                 continue
             if wake_launch is not None and ctx.runtime_store:

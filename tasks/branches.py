@@ -18,6 +18,7 @@ from prefect.runtime import flow_run
 
 from deployments import deployment_of
 from launch import orchestrator, runtime
+from launch.domain.catalogue import branch_of_join, join_key
 
 
 @task
@@ -60,13 +61,19 @@ def join_branch(launch_id: str, branch: str, timeout_seconds: int) -> None:
         if status == "failed":
             raise RuntimeError(f"分支 {branch} 失败 / branch {branch} failed; see its flow run")
         # A fired key returns at once on replay, so n walks past earlier wake-ups.
-        suspend_flow_run(key=f"join-{branch}-{n}", timeout=timeout_seconds)
+        suspend_flow_run(key=join_key(branch, n), timeout=timeout_seconds)
         n += 1
 
 
-def wake_launch(launch_id: str, wait_seconds: float = 60.0) -> bool:
-    """Resume the launch run if it is parked on a join; the watcher repairs a wake-up lost here."""
-    launch = runtime.store().get_launch(launch_id)
+def wake_launch(launch_id: str, finished: str | None = None, wait_seconds: float = 60.0) -> bool:
+    """Resume the launch run if it is parked on a join it may now pass; the watcher repairs a
+    wake-up lost here.
+
+    `finished`: the branch that just ended. A launch parked on another branch's join that is
+    not done yet is left alone: waking it would only replay it onto the same join.
+    """
+    store = runtime.store()
+    launch = store.get_launch(launch_id)
     if launch is None or not launch.flow_run_id:
         return False
     deadline = time.monotonic() + wait_seconds
@@ -74,21 +81,27 @@ def wake_launch(launch_id: str, wait_seconds: float = 60.0) -> bool:
         state = orchestrator.read_state(launch.flow_run_id)
         if state is None or state.state_type in {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}:
             return False
-        if state.parked and (state.pause_key or "").startswith("join-"):
+        joined = branch_of_join(state.pause_key) if state.parked else None
+        if joined is not None:
+            if finished is not None and joined != finished:
+                other = store.get_branch(launch_id, joined)
+                if other is None or other.status not in ("done", "failed"):
+                    return False
             return orchestrator.resume_if_parked(launch.flow_run_id, state.pause_key)
-        if state.parked or time.monotonic() >= deadline:
-            # Parked at a gate: it will look at the branch when it reaches the join.
+        if state.state_type != "RUNNING" or time.monotonic() >= deadline:
+            # Parked at a gate, or about to run (scheduled, pending): it reads the branch's status
+            # when it reaches the join. Only a RUNNING launch may park on a join it read just before.
             return False
         time.sleep(0.5)
 
 
 def branch_completed_hook(flow, flow_run, state) -> None:
     """on_completion hook of every branch flow (Prefect passes these as keywords)."""
-    wake_launch(flow_run.parameters["launch_id"])
+    wake_launch(flow_run.parameters["launch_id"], flow_run.parameters.get("branch") or flow.name)
 
 
 def branch_failed_hook(flow, flow_run, state) -> None:
     launch_id = flow_run.parameters["launch_id"]
     branch = flow_run.parameters.get("branch") or flow.name
     runtime.store().finish_branch(launch_id, branch, status="failed", at=runtime.now())
-    wake_launch(launch_id)
+    wake_launch(launch_id, branch)

@@ -7,6 +7,7 @@ forms, descriptions), the plan, the deadline watcher, artifacts, CLI, receiver.
 from __future__ import annotations
 
 import copy
+import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -88,6 +89,20 @@ class Gate(BaseModel):
     def key(self, attempt: int) -> str:
         """Prefect pause key of an attempt: lowercase, digits and dashes only."""
         return f"{self.id}-{attempt}"
+
+
+_JOIN_KEY = re.compile(r"^join-(?P<branch>[a-z0-9-]+)-(?P<n>\d+)$")
+
+
+def join_key(branch: str, n: int) -> str:
+    """Prefect pause key of the launch's n-th wait for a branch (n walks past earlier wake-ups)."""
+    return f"join-{branch}-{n}"
+
+
+def branch_of_join(key: str | None) -> str | None:
+    """The branch a join pause key waits for; None for a gate's key."""
+    m = _JOIN_KEY.match(key or "")
+    return m.group("branch") if m else None
 
 
 class Catalogue(BaseModel):

@@ -250,3 +250,13 @@ def test_domain_imports_nothing_from_prefect_or_the_store():
                 names = [node.module]
             for name in names:
                 assert not name.startswith(("prefect", "sqlalchemy", "apprise", "launch.store", "fastapi")), (path, name)
+
+
+def test_join_keys_name_their_branch_and_gate_keys_do_not():
+    from launch.domain.catalogue import branch_of_join, join_key
+
+    assert join_key("implementation-2", 3) == "join-implementation-2-3"
+    assert branch_of_join(join_key("implementation-2", 3)) == "implementation-2"
+    assert branch_of_join("join-design-0") == "design"
+    for not_a_join in ("design-draft-1", "join-design", "join--0", "", None, "JOIN-design-0"):
+        assert branch_of_join(not_a_join) is None, not_a_join

@@ -90,3 +90,36 @@ def test_reschedules_only_a_running_run_whose_heartbeats_stopped(stack):
     # No longer RUNNING: a second pass changes nothing.
     assert revive_dead_runs(runs, silent_seconds=60, now=beat + timedelta(seconds=400)) == []
     assert revive_dead_runs([], silent_seconds=60) == []
+
+
+def _parked_without_form(name: str, key: str) -> str:
+    """A run parked for input whose process died before saving its form (no schema stored)."""
+    from prefect.client.schemas.objects import StateDetails, StateType
+    from prefect.states import State
+
+    run_id = _probe_run(name)
+    keyset = {"schema": f"{key}-schema", "response": f"{key}-response", "description": f"{key}-description"}
+    parked = State(type=StateType.PAUSED, name="Suspended",
+                   state_details=StateDetails(pause_key=key, pause_reschedule=True, run_input_keyset=keyset))
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(UUID(run_id), parked, force=True)
+    return run_id
+
+
+def test_a_gate_parked_without_its_form_is_replayed_instead_of_resumed(stack):
+    """Prefect refuses every resume of such a run ("Run input schema not found"); the decision is
+    in the store, so the run is rescheduled to replay and its gate takes it without parking."""
+    from launch.orchestrator import FORM_SAVE_SECONDS, REPLAY_MESSAGE, resume_if_parked
+
+    lost = _parked_without_form("lost-form", "design-draft-1")
+    elsewhere = _parked_without_form("parked-elsewhere", "content-1")
+
+    started = time.monotonic()
+    assert resume_if_parked(lost, "design-draft-1", {"decided_by": "设计", "outcome": "done"}) is True
+    assert time.monotonic() - started >= FORM_SAVE_SECONDS  # the form was given its time first
+    state = _state(lost)
+    assert state.is_scheduled() and state.message == REPLAY_MESSAGE
+
+    # Parked at another key: not this decision's run state to change.
+    assert resume_if_parked(elsewhere, "design-draft-1", {"decided_by": "设计", "outcome": "done"}) is False
+    assert _state(elsewhere).is_paused()
