@@ -23,7 +23,7 @@ from launch.orchestrator import REVIVED_MESSAGE
 from launch.simulator import PASSING, Scenario, Simulator
 from tests.flows.helpers import attempts, new_launch, parked_at, wait_for, waiting_at
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.timeout(900)]  # slow beside the scale test
 
 
 def _runs_of(launch_id: str):
@@ -39,7 +39,7 @@ def test_sigkill_while_parked_and_while_a_branch_runs(stack):
     sim = Simulator(launch_id, Scenario(hold={"design-draft": lambda s: not hold_design["on"]}), repair_every=30)
 
     # 1. Parked: registration done, the launch waits on the design branch, which waits at its draft.
-    assert sim.run(240, until=lambda: waiting_at(launch_id, "design-draft") and parked_at(run_id, "join-design-0"))
+    assert sim.run(360, until=lambda: waiting_at(launch_id, "design-draft") and parked_at(run_id, "join-design-0"))
     stack.kill_runner()
     stack.start_runner()
     assert parked_at(run_id, "join-design-0")
@@ -52,14 +52,14 @@ def test_sigkill_while_parked_and_while_a_branch_runs(stack):
         with get_client(sync_client=True) as client:
             return client.read_flow_run(UUID(design_run)).state.is_running()
 
-    wait_for(design_running, 120, "the design run to be running", interval=0.1)
+    wait_for(design_running, 240, "the design run to be running", interval=0.1)
     time.sleep(2)  # its first heartbeat is out
     stack.kill_runner()
     stack.start_runner()
     hold_design["on"] = False
 
     # The watcher reschedules the orphaned run; the launch then goes all the way.
-    assert sim.run(480), f"not released after the crash; steps: {attempts(launch_id)}; repairs: {sim.repairs}"
+    assert sim.run(660), f"not released after the crash; steps: {attempts(launch_id)}; repairs: {sim.repairs}"
     revived = [r for r in sim.repairs if r.kind == "revive"]
     assert revived, f"the killed design run was not revived by the watcher; repairs: {sim.repairs}"
     with get_client(sync_client=True) as client:

@@ -15,7 +15,7 @@ from launch.simulator import PASSING, Scenario, Simulator, WeChatPusher, push_fo
 from tests.api.conftest import AES_KEY, COMPONENT_APPID, TOKEN, free_port
 from tests.flows.helpers import attempts, new_launch, pause_keys_seen, wait_for, waiting_at
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.timeout(900)]  # slow beside the scale test
 
 WECHAT_GATES = ("face-verification", "first-review", "sms-verification", "code-review")
 
@@ -61,7 +61,7 @@ def test_pushes_drive_the_wechat_gates(stack, receiver):
     never = {gate: (lambda sim: False) for gate in WECHAT_GATES}
     sim = Simulator(launch_id, Scenario(answers=answers, hold={**never, "filing-submission": filing_may_be_submitted}),
                     repair_every=30)
-    assert sim.run(240, until=lambda: store.get_launch(launch_id).appid == appid)
+    assert sim.run(360, until=lambda: store.get_launch(launch_id).appid == appid)
 
     # An early push: face verification passes before the filing is even submitted.
     path, message = push_for("face-verification", {"outcome": "passed"}, appid, original_id, COMPONENT_APPID)
@@ -75,18 +75,18 @@ def test_pushes_drive_the_wechat_gates(stack, receiver):
         sim.run(300, until=lambda: waiting_at(launch_id, gate, attempt))
         push = push_for(gate, {"outcome": outcome, **extra}, appid, original_id, COMPONENT_APPID)
         assert pusher.send(*push) == 200
-        wait_for(lambda: (store.get_step(launch_id, gate, attempt).status != "waiting"), 120, f"{gate} to be taken")
+        wait_for(lambda: (store.get_step(launch_id, gate, attempt).status != "waiting"), 240, f"{gate} to be taken")
 
     answer_by_push("first-review", "passed")
     # The same push delivered twice (WeChat retries) changes nothing.
     push = push_for("sms-verification", {"outcome": "verified"}, appid, original_id, COMPONENT_APPID)
     sim.run(300, until=lambda: waiting_at(launch_id, "sms-verification"))
     assert pusher.send(*push) == 200 and pusher.send(*push) == 200
-    wait_for(lambda: store.get_step(launch_id, "sms-verification", 1).status == "done", 120, "sms verified")
+    wait_for(lambda: store.get_step(launch_id, "sms-verification", 1).status == "done", 240, "sms verified")
     answer_by_push("code-review", "failed", reason="页面存在未完成功能")
     answer_by_push("code-review", "passed", attempt=2)
 
-    assert sim.run(400), attempts(launch_id)
+    assert sim.run(600), attempts(launch_id)
 
     # The early face-verification push was taken at the gate without a suspend.
     filing_run = store.get_branch(launch_id, "filing").flow_run_id
