@@ -248,6 +248,11 @@ def scale_stack(tmp_path):
         "PREFECT_API_URL": api_url,
         "PREFECT_UI_URL": f"http://127.0.0.1:{port}",
         "PREFECT_API_DATABASE_CONNECTION_URL": _pg(prefect_db, "postgresql+asyncpg"),
+        # The default pool (5 + 10, 30 s wait) ran dry on a saturated machine: the server
+        # answered 500 and flow runs crashed. See docs/scale-out.md, "Database connections".
+        "PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE": "10",
+        "PREFECT_SERVER_DATABASE_SQLALCHEMY_MAX_OVERFLOW": "20",
+        "PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_TIMEOUT": "120",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_LEVEL": "INFO",
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
