@@ -10,32 +10,41 @@ import pytest
 
 from tests.support.stack import ROOT, Stack
 
-SERVER_GROUP = "prefect-servers"
-GROUP_SUFFIX = f"@{SERVER_GROUP}"
+SERVER_GROUP = "prefect-servers"  # every test on the session's SQLite stack, and the other small stacks
+SCALE_GROUP = "scale"  # the PostgreSQL two-worker scale test, on a worker of its own
+
+
+def _group_of(item) -> str | None:
+    if item.get_closest_marker("scale"):
+        return SCALE_GROUP
+    if item.get_closest_marker("server"):
+        return SERVER_GROUP
+    return None
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Every test that starts a Prefect server runs on one pytest worker, one after another,
-    the ten-minute scale test first; the other tests run on the other worker meanwhile.
+    """Two groups, each on one pytest worker, its tests one after another: the fifteen-minute
+    scale test, and every other test that starts a Prefect server. They run beside each other;
+    the tests without a server follow on whichever worker is free first.
 
-    Two of them at once saturate two cores, and a saturated Prefect server on SQLite drops
-    events ("database is locked" in its consumers): branch wake-ups and crash recovery are
-    then lost and the end-to-end tests time out. Seen, so never beside each other.
-    Every worker sorts alike (xdist needs the same order everywhere).
+    Never two SQLite stacks at once: a saturated Prefect server on SQLite fails its writes
+    ("database is locked"). Beside the scale test (PostgreSQL) the session stack gets slow,
+    which the end-to-end tests allow for. Every worker sorts alike (xdist needs one order).
     """
     items.sort(key=lambda item: 0 if item.get_closest_marker("scale") else 1)
     for item in items:
-        if item.get_closest_marker("server"):
-            item.add_marker(pytest.mark.xdist_group(SERVER_GROUP))
+        group = _group_of(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_runtest_setup(item):
-    """Fail a server test that pytest-xdist did not put in the group (pytest 9.2 broke it once):
+    """Fail a server test that pytest-xdist did not put in its group (pytest 9.2 broke it once):
     it would run beside the others and overload the machine."""
-    if getattr(item.config.option, "loadgroup", False) and item.get_closest_marker("server") \
-            and not item.nodeid.endswith(GROUP_SUFFIX):
-        pytest.fail(f"pytest-xdist did not group this server test ({GROUP_SUFFIX} missing from its id); check the "
+    group = _group_of(item)
+    if getattr(item.config.option, "loadgroup", False) and group and not item.nodeid.endswith(f"@{group}"):
+        pytest.fail(f"pytest-xdist did not group this server test (@{group} missing from its id); check the "
                     "pytest / pytest-xdist versions in pyproject.toml", pytrace=False)
 
 
