@@ -5,6 +5,12 @@ open the gate (step row, deadline)  ->  a decision already in the store?  ->  ta
 A decision can arrive before the gate is reached (CLI, WeChat push, signed link):
 it waits in the store and is taken here without a suspend. A Resume form that
 breaks a cross-field rule is noted and the run parks again on a new key.
+
+What staff type (who decided, notes, reasons) goes to the store as typed and to
+Prefect only scrubbed: a form answered in the Prefect UI is recorded in the store by
+a task that returns nothing, the gate carries on with the store's (scrubbed) view of
+it, and the answers Prefect kept for the gate's Resume forms are deleted once the
+store has the decision.
 """
 
 from __future__ import annotations
@@ -18,7 +24,15 @@ from launch import runtime
 from launch.domain.forms import GateForm
 from launch.views import DecisionView, LaunchInfo
 from tasks.artifacts import refresh_artifacts
-from tasks.gates import describe_gate, find_decision, note_problems, open_gate, take_decision
+from tasks.gates import (
+    describe_gate,
+    find_decision,
+    forget_form_answers,
+    note_problems,
+    open_gate,
+    record_form_decision,
+    take_decision,
+)
 
 
 @lru_cache
@@ -50,11 +64,14 @@ def pass_gate(info: LaunchInfo, gate_id: str, attempt: int = 1) -> DecisionView:
             note_problems(info.launch_id, gate_id, attempt, problems)
             retry += 1
             continue
-        return _finish(info, gate_id, attempt, form.outcome, form.decided_by, "ui", form.payload())
-    return _finish(info, gate_id, attempt, decision.outcome, decision.actor, decision.channel, decision.payload)
-
-
-def _finish(info, gate_id, attempt, outcome, actor, channel, payload) -> DecisionView:
-    decision = take_decision(info.launch_id, gate_id, attempt, outcome, actor, channel, payload)
+        # The form as typed goes to the store only; from here on the gate works from the store.
+        record_form_decision(info.launch_id, gate_id, attempt, form.outcome, form.decided_by, form.payload())
+        decision = find_decision(info.launch_id, gate_id, attempt)
+    taken = take_decision(
+        info.launch_id, gate_id, attempt, decision.outcome, decision.actor, decision.channel, decision.payload
+    )
     refresh_artifacts(info.launch_id, f"decided-{gate_id}-{attempt}")
-    return decision
+    # Cached like the tasks above: after a crash before it ran, the next replay runs it. A
+    # failure (server briefly away) does not stop the launch; it is not cached, so a replay retries.
+    forget_form_answers(opened.key, return_state=True)
+    return taken

@@ -9,10 +9,13 @@ Routes
     GET  /healthz
 
 A WeChat push goes: body capped (Content-Length and the bytes actually read) -> timestamp
-window -> signature (constant time) -> decrypt (msg_signature first; the app id inside
-must be ours) -> parse (defusedxml, no entities) -> ONE transaction: the nonce is
-remembered (a nonce seen before refuses the push) and the redacted event is written to
-the inbox -> `success`. Remembering the nonce in the same transaction as the inbox write
+(plain decimal, inside the window) -> encrypted only (no msg_signature: refused, unless
+WEAPP_LAUNCH_WECHAT_ALLOW_PLAINTEXT names a test platform) -> signature (constant time)
+-> decrypt (msg_signature first; every later failure gets one generic answer) -> parse
+(defusedxml, no entities) -> an app id the message names must be the one in the path ->
+ONE transaction: the nonce AND the msg_signature are remembered (either seen before
+refuses the push) and the redacted event is written to the inbox -> `success`. A URL
+verification burns its nonce and signature too. Remembering the nonce in the same transaction as the inbox write
 means a refused or failed push leaves nothing behind, not even a burnt nonce that would
 make WeChat's retry look like a replay. Applying the event (recording decisions, resuming
 the parked run — a Prefect call) happens after the response, in a background applier
@@ -27,6 +30,7 @@ the receiver logs its own line (method, path, status, reason code, milliseconds)
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import html
 import json
@@ -49,7 +53,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from launch import runtime
-from launch.links import LinkError, verify_token
+from launch.links import MALFORMED as MALFORMED_TOKEN
+from launch.links import LinkClaims, LinkError, check_live, verify_token
 from launch.wechat.crypto import PushCrypto, check_timestamp
 from launch.wechat.errors import (
     BAD_APPID,
@@ -57,6 +62,7 @@ from launch.wechat.errors import (
     MALFORMED_JSON,
     STALE_TIMESTAMP,
     TOO_LARGE,
+    UNDECRYPTABLE,
     PushRejected,
 )
 from launch.wechat.events import AuditDelay, AuditFail, AuditSuccess, open_push, parse_event
@@ -68,17 +74,28 @@ log = logging.getLogger("weapp_launch.api")
 APPID_PATH = re.compile(r"^wx[0-9a-f]{16}$")
 LAUNCH_ID_PATH = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 NONCE = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
+CONTENT_LENGTH = re.compile(r"[0-9]{1,12}")  # ASCII digits only: str.isdigit() takes "²" and "１"
 ECHOSTR_MAX = 512
 NONCE_SCOPE = "wechat"
 APPLIER_INTERVAL_SECONDS = 30.0
 NONCE_PURGE_EVERY_SECONDS = 600.0
+
+# Staff-route refusals of ours (the link module's codes come from launch.links).
+TOKEN_IN_QUERY = "token-in-query"
+UNSUPPORTED_MEDIA_TYPE = "unsupported-media-type"
 
 _STATUS_BY_REASON = {
     TOO_LARGE: 413,
     BAD_SIGNATURE: 401,
     STALE_TIMESTAMP: 401,
     BAD_APPID: 403,
+    UNDECRYPTABLE: 400,
 }
+
+# Refusals of the push routes that are ours, not the protocol module's.
+PLAINTEXT_REFUSED = "plaintext-refused"
+APPID_MISMATCH = "appid-mismatch"
+REPLAYED = "replayed-nonce"
 
 
 class Refused(Exception):
@@ -106,7 +123,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     """The body, refused above `limit` bytes by its Content-Length and by what actually arrives."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.strip().isdigit():
+        if not CONTENT_LENGTH.fullmatch(declared):
             raise Refused(400, "bad-content-length", "Content-Length 无效 / Content-Length is not a number")
         if int(declared) > limit:
             raise Refused(413, TOO_LARGE, f"消息体过大 / body larger than {limit} bytes")
@@ -318,12 +335,13 @@ class _Receiver:
             log.warning("WeChat push not configured, /wechat routes answer 503: %s", exc)
         key = settings.api_key.get_secret_value() if settings.api_key is not None else ""
         self.api_key = key.encode("utf-8") if key else None
-        self._link_key: bytes | None = None
+        self._link_keys = None
 
-    def link_key(self) -> bytes:
-        if self._link_key is None:
-            self._link_key = self.settings.link_key()
-        return self._link_key
+    def link_keys(self):
+        """The link secrets (launch.links.LinkKeys), read once: restart after a rotation."""
+        if self._link_keys is None:
+            self._link_keys = self.settings.link_keys()
+        return self._link_keys
 
     # --- WeChat ---------------------------------------------------------------
 
@@ -344,7 +362,7 @@ class _Receiver:
             raise Refused(400, "bad-nonce", "nonce 缺失或格式错误 / nonce missing or malformed")
         return str(timestamp).strip(), nonce
 
-    def verify(self, request: Request, path_appid: str | None) -> PlainTextResponse:
+    async def verify(self, request: Request, path_appid: str | None) -> PlainTextResponse:
         crypto = self.need_crypto()
         _check_path_appid(path_appid)
         timestamp, nonce = self.check_query(request)
@@ -355,6 +373,15 @@ class _Receiver:
         echostr = request.query_params.get("echostr")
         if not echostr or len(echostr) > ECHOSTR_MAX or not echostr.isprintable():
             raise Refused(400, "bad-echostr", "echostr 缺失或格式错误 / echostr missing or malformed")
+        # A verification's signature is as replayable as a push's: burn its nonce and signature too.
+        from launch.inbox import SIGNATURE_SCOPE, take_nonces
+
+        fresh = await run_in_threadpool(
+            take_nonces, [(NONCE_SCOPE, nonce), (SIGNATURE_SCOPE, _signature_key(request.query_params.get("signature")))],
+            self.nonce_ttl,
+        )
+        if not fresh:
+            raise _replayed()
         return PlainTextResponse(echostr, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
 
     async def push(self, request: Request, path_appid: str | None) -> PlainTextResponse:
@@ -363,16 +390,27 @@ class _Receiver:
         body = await _read_body(request, self.settings.max_body_bytes)
         timestamp, nonce = self.check_query(request)
         q = request.query_params
-        safe_mode = (q.get("encrypt_type") or "").lower() == "aes" or "msg_signature" in q
+        encrypt_type = q.get("encrypt_type")
+        safe_mode = encrypt_type is not None or "msg_signature" in q
+        if safe_mode and (encrypt_type or "aes") != "aes":
+            raise Refused(400, PLAINTEXT_REFUSED, "encrypt_type 只能是 aes / encrypt_type must be 'aes'")
+        if not safe_mode and not self.settings.wechat_allow_plaintext:
+            # A plaintext push is signed by `signature` alone, which covers no body: one seen
+            # anywhere (a verification GET, a log) could carry any event. WeChat's third-party
+            # platform always encrypts.
+            raise Refused(400, PLAINTEXT_REFUSED, "只接受加密推送：缺少 msg_signature / only encrypted pushes are "
+                          "accepted: msg_signature and encrypt_type=aes are required")
         try:
             if safe_mode:
                 if "signature" in q:  # WeChat sends it too; when present it must match
                     crypto.verify_signature(q.get("signature"), timestamp, nonce)
                 opened = open_push(body, crypto, msg_signature=q.get("msg_signature"), timestamp=timestamp, nonce=nonce)
                 event, envelope_id = opened.event, opened.envelope_id
-            else:
+                signed_by = q.get("msg_signature")
+            else:  # a test platform, by WEAPP_LAUNCH_WECHAT_ALLOW_PLAINTEXT only
                 crypto.verify_signature(q.get("signature"), timestamp, nonce)
                 event, envelope_id = parse_event(body), None
+                signed_by = q.get("signature")
         except PushRejected as exc:
             raise _from_push(exc) from None
         if (
@@ -382,12 +420,19 @@ class _Receiver:
         ):
             raise Refused(400, "envelope-mismatch",
                           "信封与消息的 ToUserName 不一致 / envelope and message ToUserName differ")
+        named = _named_appid(event)
+        if path_appid is not None and named and not hmac.compare_digest(named.encode(), path_appid.encode()):
+            raise Refused(403, APPID_MISMATCH,
+                          "路径中的 AppID 与消息所指的小程序不一致 / the app id in the path differs from the one the "
+                          "message names")
         from launch.inbox import Landing
 
         # nonce and inbox row commit together (both or neither), batched with concurrent pushes
-        landed = await asyncio.wrap_future(self.writer.submit(Landing(event, nonce, path_appid)))
+        landed = await asyncio.wrap_future(
+            self.writer.submit(Landing(event, nonce, path_appid, signature=_signature_key(signed_by)))
+        )
         if landed.replayed:
-            raise Refused(409, "replayed-nonce", "nonce 已使用过 / nonce already seen: replay refused")
+            raise _replayed()
         request.scope["weapp_reason"] = "accepted" if landed.created else "duplicate"
         if self.applier is not None and landed.created:
             self.applier.kick()
@@ -395,10 +440,23 @@ class _Receiver:
 
     # --- staff callbacks ---------------------------------------------------------
 
-    def authenticate(self, request: Request, launch_id: str, gate: str) -> str:
-        """The channel ("api" | "link") of valid credentials; raises Refused(401)."""
-        auth = request.headers.get("authorization")
-        scheme, _, given = (auth or "").partition(" ")
+    def authenticate(self, request: Request, launch_id: str, gate: str, *, page: bool = False
+                     ) -> tuple[str, LinkClaims | None]:
+        """(channel, claims) of valid credentials: ("api", None) for the API key, ("link", claims)
+        for a signed link; raises Refused(401). Credentials travel in headers —
+        `Authorization: Bearer <api key>` or `X-Weapp-Token: <link token>`; the `?token=` of
+        a link is taken only by the GET page the link opens (`page=True`), and a POST that
+        carries one in its URL is refused. Whether the link's attempt is still open is
+        `link_live`'s to say (it reads the store)."""
+        query_tokens = request.query_params.getlist("token")
+        if query_tokens and not page:
+            raise Refused(401, TOKEN_IN_QUERY,
+                          "POST 不接受网址中的链接令牌，请放在 X-Weapp-Token 头 / a POST does not take the link "
+                          "token from its URL: send it in the X-Weapp-Token header")
+        auth = request.headers.getlist("authorization")
+        scheme, _, given = (auth[0] if len(auth) == 1 else "").partition(" ")
+        if len(auth) > 1:
+            raise Refused(401, "bad-credentials", "认证头重复 / more than one Authorization header")
         if scheme.lower() == "bearer":  # other schemes (a proxy's Basic auth) are not ours: look for a token
             if not given.strip():
                 raise Refused(401, "bad-credentials", "认证头格式错误 / Authorization must be 'Bearer <api key>'")
@@ -406,21 +464,66 @@ class _Receiver:
                 self.api_key, given.strip().encode("utf-8", "replace")
             ):
                 raise Refused(401, "bad-api-key", "API 密钥无效 / API key not valid")
-            return "api"
-        token = request.headers.get("x-weapp-token") or request.query_params.get("token")
+            return "api", None
+        header_tokens = request.headers.getlist("x-weapp-token")
+        if len(header_tokens) > 1 or len(query_tokens) > 1:
+            raise Refused(401, MALFORMED_TOKEN, "链接令牌重复 / more than one link token")
+        token = header_tokens[0] if header_tokens else (query_tokens[0] if query_tokens else None)
         if not token:
             raise Refused(401, "missing-credentials",
                           "缺少凭据：API 密钥或签名链接 / credentials missing: an API key or a signed link token")
         try:
-            verify_token(token, launch_id, gate, runtime.now(), self.link_key())
+            claims = verify_token(token, launch_id, gate, runtime.now(), self.link_keys())
         except LinkError as exc:
             raise Refused(401, exc.reason, exc.message) from None
-        return "link"
+        return "link", claims
+
+    async def link_live(self, claims: LinkClaims | None) -> None:
+        """Refuse (410) a link whose attempt has been decided or is no longer the current one."""
+        if claims is None:
+            return
+        try:
+            await run_in_threadpool(check_live, runtime.store(), claims.launch_id, claims.gate, claims.attempt)
+        except LinkError as exc:
+            raise Refused(410, exc.reason, exc.message) from None
+
+
+def _signature_key(signature: str | None) -> str:
+    return (signature or "").strip().lower()[:64]
+
+
+def _replayed() -> Refused:
+    return Refused(409, REPLAYED, "nonce 或签名已使用过 / nonce or signature already seen: replay refused")
+
+
+def _named_appid(event) -> str | None:
+    """The mini-program app id a push names in its own body (None for audit events, which name
+    the original id; the applier checks those against the path once the launch is found)."""
+    for attr in ("appid", "verify_appid", "authorizer_appid"):
+        value = getattr(event, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _check_path_appid(path_appid: str | None) -> None:
     if path_appid is not None and not APPID_PATH.match(path_appid):
         raise Refused(404, "unknown-app", "路径中的 AppID 无效 / the app id in the path is not valid")
+
+
+def _require_json(request: Request) -> None:
+    """A staff POST is `application/json` (UTF-8 if a charset is named); anything else is 415.
+    A cross-site HTML form can only send form or text bodies, so this also keeps them out."""
+    value = request.headers.get("content-type") or ""
+    media, _, params = value.partition(";")
+    charset = ""
+    for param in params.split(";"):
+        name, _, val = param.strip().partition("=")
+        if name.strip().lower() == "charset":
+            charset = val.strip().strip('"').lower()
+    if media.strip().lower() != "application/json" or charset not in ("", "utf-8"):
+        raise Refused(415, UNSUPPORTED_MEDIA_TYPE,
+                      "请求体必须是 application/json / the body must be sent as application/json")
 
 
 def _check_gate_path(launch_id: str, gate: str) -> None:
@@ -530,11 +633,11 @@ def create_app(settings=None, *, applier: bool = True, applier_interval: float =
 
     @app.get("/wechat/auth")
     async def wechat_auth_verify(request: Request):
-        return receiver.verify(request, None)
+        return await receiver.verify(request, None)
 
     @app.get("/wechat/{appid}/events")
     async def wechat_events_verify(appid: str, request: Request):
-        return receiver.verify(request, appid)
+        return await receiver.verify(request, appid)
 
     @app.post("/wechat/auth")
     async def wechat_auth_push(request: Request):
@@ -548,8 +651,11 @@ def create_app(settings=None, *, applier: bool = True, applier_interval: float =
 
     @app.post("/gates/{launch_id}/{gate}")
     async def gate_decision(launch_id: str, gate: str, request: Request):
-        channel = receiver.authenticate(request, launch_id, gate)
+        # credentials (headers only) -> the link's attempt still open -> path -> JSON only -> body
+        channel, claims = receiver.authenticate(request, launch_id, gate)
+        await receiver.link_live(claims)
         _check_gate_path(launch_id, gate)
+        _require_json(request)
         body = await _read_body(request, settings.max_body_bytes)
         try:
             data = json.loads(body, parse_constant=_reject_constant)
@@ -565,7 +671,11 @@ def create_app(settings=None, *, applier: bool = True, applier_interval: float =
         from launch.decisions import DecisionRefused, submit_decision
 
         try:
-            result = await run_in_threadpool(submit_decision, launch_id, gate, data, channel)
+            # a link decides the attempt it was issued for, never whichever is current now
+            result = await run_in_threadpool(
+                functools.partial(submit_decision, launch_id, gate, data, channel,
+                                  attempt=claims.attempt if claims is not None else None)
+            )
         except DecisionRefused as exc:
             if any(p.rule == "unknown-launch" for p in exc.problems):
                 raise Refused(404, "unknown-launch", "没有这个上线任务 / no such launch") from None
@@ -591,7 +701,8 @@ def create_app(settings=None, *, applier: bool = True, applier_interval: float =
     @app.get("/gates/{launch_id}/{gate}")
     async def gate_page(launch_id: str, gate: str, request: Request):
         try:
-            receiver.authenticate(request, launch_id, gate)
+            _, claims = receiver.authenticate(request, launch_id, gate, page=True)
+            await receiver.link_live(claims)
             _check_gate_path(launch_id, gate)
             launch = await run_in_threadpool(runtime.store().get_launch, launch_id)
             if launch is None:

@@ -142,6 +142,7 @@ class Landing:
     nonce: str | None = None
     path_appid: str | None = None
     source: str = "wechat"
+    signature: str | None = None  # msg_signature (or a test platform's signature): replay-checked too
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,29 @@ def _take_nonce(s: Session, store, scope: str, nonce: str, now: datetime, cutoff
     return taken.rowcount == 1
 
 
+SIGNATURE_SCOPE = "wechat-signature"
+
+
+def take_nonces(entries: Sequence[tuple[str, str]], ttl_seconds: float) -> bool:
+    """Remember every (scope, value) at once, or none: False when any was seen within the TTL
+    (a replay). For requests that land nothing else, such as a URL verification."""
+    store = runtime.store()
+    now = runtime.now()
+    cutoff = now - timedelta(seconds=ttl_seconds)
+    try:
+        with store.session() as s:
+            for scope, value in entries:
+                if value and not _take_nonce(s, store, scope, value, now, cutoff):
+                    raise _Replay  # rolls the whole transaction back
+    except _Replay:
+        return False
+    return True
+
+
+class _Replay(Exception):
+    pass
+
+
 def land_batch(
     items: Sequence[Landing], *, nonce_scope: str = "wechat", nonce_ttl_seconds: float = 900.0
 ) -> list[Landed]:
@@ -203,9 +227,14 @@ def land_batch(
     out: list[Landed] = []
     with store.session() as s:
         for item, values in prepared:
-            if item.nonce is not None and not _take_nonce(s, store, nonce_scope, item.nonce, now, cutoff):
+            # Nonce and signature are both replay keys; a refused replay burns neither (savepoint).
+            keys = [(nonce_scope, item.nonce), (SIGNATURE_SCOPE, item.signature)]
+            savepoint = s.begin_nested()
+            if not all(_take_nonce(s, store, scope, value, now, cutoff) for scope, value in keys if value):
+                savepoint.rollback()
                 out.append(Landed(None, False, replayed=True))
                 continue
+            savepoint.commit()
             new_id = s.execute(
                 _insert(store, table).values(**values).on_conflict_do_nothing(index_elements=["event_key"])
                 .returning(table.c.id)
@@ -348,6 +377,13 @@ def _apply(store, row, finish: Callable[[int, str, str | None, str | None], Any]
             detail += f"; {plan.note}"
         finish(row.id, "no-launch", detail, None)
         return ApplyOutcome(row.id, "no-launch", None, detail)
+    path_appid = (row.payload.get("route") or {}).get("path_appid")
+    if path_appid and launch.appid and launch.appid != path_appid:
+        # Found by the original id the message names, but posted to another app's URL.
+        detail = ("路径中的 AppID 与消息所指的上线任务不一致 / the app id in the path differs from the launch "
+                  "the message names")
+        finish(row.id, "refused", detail, None)
+        return ApplyOutcome(row.id, "refused", None, detail)
     if not plan.decisions:
         finish(row.id, "noted", plan.note, launch.id)
         return ApplyOutcome(row.id, "noted", launch.id, plan.note)

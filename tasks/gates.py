@@ -6,6 +6,10 @@ they load their result instead of running again; the store writes behind them
 are idempotent as well, so even a crash between the write and the result being
 persisted changes nothing. Reads use NO_CACHE: a replay must see the store as it
 is now.
+
+Staff free text (who decided, notes, reasons, feedback) is kept in the store as
+typed; what these tasks return (Prefect persists it as a result), log or show is
+scrubbed (`launch.domain.masking.scrub_free_text`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from prefect.runtime import flow_run
 from launch import runtime
 from launch.domain.deadlines import gate_due
 from launch.domain.forms import FormProblem
-from launch.domain.masking import mask_name, scrub_text
+from launch.domain.masking import mask_name, scrub_form_data, scrub_free_text, scrub_text
 from launch.views import DecisionView, LaunchInfo, OpenedGate
 
 
@@ -82,11 +86,30 @@ def find_decision(launch_id: str, gate_id: str, attempt: int) -> DecisionView | 
     return _view(decision) if decision else None
 
 
+@task(cache_policy=NO_CACHE)
+def record_form_decision(
+    launch_id: str, gate_id: str, attempt: int, outcome: str, actor: str, payload: dict
+) -> None:
+    """Record a Resume form answered in the Prefect UI, as typed, in the store.
+
+    Returns nothing and is not cached (no result or cache key holds what was typed);
+    recording is insert-or-get, so running it again on a replay changes nothing.
+    """
+    runtime.store().record_decision(
+        launch_id, gate_id, attempt, outcome=outcome, actor=actor, channel="ui", payload=payload,
+        decided_at=runtime.now(),
+    )
+
+
 @task
 def take_decision(
     launch_id: str, gate_id: str, attempt: int, outcome: str, actor: str, channel: str, payload: dict
 ) -> DecisionView:
-    """Record (if not yet recorded) and consume a decision; close the gate's step."""
+    """Record (if not yet recorded) and consume a decision; close the gate's step.
+
+    The gate passes the store's scrubbed view here; a decision already in the store (the
+    usual case) is kept as recorded, never replaced by what is passed.
+    """
     gate = runtime.catalogue().gate(gate_id)
     store = runtime.store()
     now = runtime.now()
@@ -102,12 +125,13 @@ def take_decision(
         launch_id, gate_id, attempt, status="done" if passed else "rejected", outcome=decision.outcome, at=now
     )
     store.note_effect(launch_id, f"decide:{gate.key(attempt)}", _current_run_id())
+    view = _view(decision)
     get_run_logger().info(
         "关卡 %s 第 %d 次：%s（%s，经 %s）/ gate %s attempt %d: %s by %s via %s",
-        gate.name_zh, attempt, decision.outcome, decision.actor, decision.channel,
-        gate_id, attempt, decision.outcome, decision.actor, decision.channel,
+        gate.name_zh, attempt, view.outcome, view.actor, view.channel,
+        gate_id, attempt, view.outcome, view.actor, view.channel,
     )
-    return _view(decision)
+    return view
 
 
 @task(cache_policy=NO_CACHE)
@@ -117,7 +141,50 @@ def describe_gate(info: LaunchInfo, opened: OpenedGate) -> str:
 
     store = runtime.store()
     cat = runtime.catalogue()
-    return gate_markdown(info, cat.gate(opened.gate), opened, store.steps_for(info.launch_id), cat)
+    text = gate_markdown(info, cat.gate(opened.gate), opened, store.steps_for(info.launch_id), cat)
+    return text + "\n\n" + FORM_PRIVACY_NOTE
+
+
+FORM_PRIVACY_NOTE = (
+    "> 请勿在表单中填写手机号、身份证号等个人信息：Prefect 会保存表单内容。"
+    "需要记录时请使用 `weapp-launch approve`。 / Do not type phone or ID numbers or other personal data "
+    "into this form: Prefect keeps what is typed here. Use `weapp-launch approve` when they must be recorded."
+)
+
+
+@task(retries=2, retry_delay_seconds=2)
+def forget_form_answers(gate_key: str) -> int:
+    """Delete the answers Prefect kept for this gate's Resume forms (`<key>`, `<key>-retry-N`).
+
+    Called once the store has the gate's decision: from then on a replay takes the decision
+    from the store before it could suspend at these keys again, so nothing reads them.
+    A form typed in the Prefect UI holds what staff typed, as typed; this leaves Prefect
+    with no copy of it once the gate has passed. Returns how many were deleted.
+    """
+    import re
+    from uuid import UUID
+
+    import httpx
+    from prefect.client.orchestration import get_client
+
+    run_id = _current_run_id()
+    if run_id is None:
+        return 0
+    base = f"suspended-{gate_key}"  # Prefect's keyset: "<state name>-<pause key>-response"
+    answer = re.compile(rf"{re.escape(base)}(?:-retry-\d+)?-response")
+    deleted = 0
+    with get_client(sync_client=True) as client:
+        found = client.filter_flow_run_input(UUID(run_id), key_prefix=base, limit=200, exclude_keys=set())
+        for item in found:
+            if not answer.fullmatch(item.key):
+                continue
+            try:
+                client.delete_flow_run_input(UUID(run_id), item.key)
+                deleted += 1
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != 404:  # gone already is what we wanted
+                    raise
+    return deleted
 
 
 @task(cache_policy=NO_CACHE)
@@ -134,9 +201,9 @@ def _view(decision) -> DecisionView:
         gate=decision.gate,
         attempt=decision.attempt,
         outcome=decision.outcome,
-        actor=decision.actor,
+        actor=scrub_free_text(decision.actor),
         channel=decision.channel,
-        payload=decision.payload or {},
+        payload=scrub_form_data(decision.payload),
         decided_at=decision.decided_at,
         passed=decision.outcome in gate.form.passing_outcomes,
     )

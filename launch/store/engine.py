@@ -8,10 +8,14 @@ and waits for it (busy timeout) instead of failing half-way with "database is lo
 ``BEGIN`` (deferred) for read-only work, which never blocks in WAL mode.
 
 PostgreSQL: plain psycopg 3 with pre-ping; rows are claimed with SKIP LOCKED (see repo).
+
+Both hide bound parameters in error messages (``hide_parameters=True``); PostgreSQL's own
+DETAIL/CONTEXT lines, which repeat key values, are dropped from the error text too.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from typing import Any
 
@@ -27,8 +31,13 @@ def is_sqlite(url: str) -> bool:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url`` with the pragmas and transaction handling the store relies on."""
+    """An engine for ``url`` with the pragmas and transaction handling the store relies on.
+
+    Every engine hides SQL parameters in its error text (``hide_parameters``): a failed
+    statement's message, logged or shown, names the statement but never the values bound
+    to it (ciphertexts, digests, decision payloads, alert bodies)."""
     parsed = make_url(url)
+    kwargs["hide_parameters"] = True
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database in ("", ":memory:") or database.startswith("file::memory:"):
@@ -40,7 +49,38 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _install_sqlite_hooks(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(parsed, **kwargs)
+    engine = create_engine(parsed, **kwargs)
+    if parsed.get_backend_name() == "postgresql":
+        _install_postgres_hooks(engine)
+    return engine
+
+
+# The end of a PostgreSQL primary message that quotes the offending value
+# ('invalid input syntax for type integer: "abc"').
+_QUOTED_VALUE = re.compile(r'(:\s*)"[^"]*"\s*$')
+
+
+def _install_postgres_hooks(engine: Engine) -> None:
+    """PostgreSQL puts values into error text of its own (``DETAIL:  Key (code)=(acme)
+    already exists.``, ``CONTEXT``, an offending value quoted in the message), which
+    ``hide_parameters`` does not reach: keep the primary message only, its quoted value
+    masked. The SQLSTATE, the constraint and the table stay on ``exc.orig.diag``."""
+
+    @event.listens_for(engine, "handle_error")
+    def _hide_values(ctx: Any) -> None:
+        orig = ctx.original_exception
+        diag = getattr(orig, "diag", None)
+        primary = getattr(diag, "message_primary", None) if diag is not None else None
+        if not primary:
+            return
+        primary = _QUOTED_VALUE.sub(r'\1"***"', primary)
+        try:
+            orig.args = (primary,)
+        except (AttributeError, TypeError):  # pragma: no cover - a driver exception that will not change
+            return
+        wrapped = ctx.sqlalchemy_exception
+        if wrapped is not None and wrapped.args:
+            wrapped.args = (f"({type(orig).__module__}.{type(orig).__name__}) {primary}",) + tuple(wrapped.args[1:])
 
 
 def _set_wal(cursor, tries: int = 50) -> None:

@@ -19,6 +19,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import secrets
 import struct
 import time
@@ -34,6 +35,7 @@ from launch.wechat.errors import (
     BAD_PADDING,
     BAD_SIGNATURE,
     STALE_TIMESTAMP,
+    UNDECRYPTABLE,
     AppIdMismatch,
     BadPayload,
     BadSignature,
@@ -91,15 +93,24 @@ def verify_msg_signature(token: str, timestamp: str, nonce: str, encrypt: str, g
     return _same(msg_signature(token, timestamp, nonce, encrypt), given)
 
 
+# WeChat's timestamp is Unix seconds in ASCII decimal: no sign, no "_", no leading zero, no
+# full-width digits, no spaces, at most 10 digits. int() would take all of those.
+_TIMESTAMP = re.compile(r"[1-9][0-9]{0,9}")
+
+
 def check_timestamp(timestamp: str | int | None, *, window_seconds: int, now: float | None = None) -> int:
-    """Refuse a push whose timestamp is missing or further than `window_seconds` from now.
+    """Refuse a push whose timestamp is missing, not plain decimal Unix seconds (at most 10
+    ASCII digits, no leading zero), or further than `window_seconds` from now.
 
     Returns the timestamp as an int. (Setting: WEAPP_LAUNCH_TIMESTAMP_WINDOW_SECONDS.)
     """
-    try:
-        ts = int(str(timestamp).strip())
-    except (TypeError, ValueError):
-        raise BadSignature(STALE_TIMESTAMP, "时间戳无效 / timestamp missing or not a number") from None
+    text = str(timestamp) if isinstance(timestamp, (str, int)) and not isinstance(timestamp, bool) else ""
+    if not _TIMESTAMP.fullmatch(text):
+        raise BadSignature(
+            STALE_TIMESTAMP, "时间戳无效：须为至多 10 位的十进制数字 / timestamp missing or not plain decimal "
+            "Unix seconds (at most 10 ASCII digits, no sign or leading zero)"
+        )
+    ts = int(text)
     current = time.time() if now is None else now
     if abs(current - ts) > window_seconds:
         raise BadSignature(STALE_TIMESTAMP, "时间戳超出允许范围 / timestamp outside the accepted window")
@@ -292,8 +303,17 @@ class PushCrypto:
             raise BadPayload(BAD_ENCODING, "消息不是 UTF-8 / message is not UTF-8") from None
 
     def decrypt_verified(self, msg_signature: str | None, timestamp: str, nonce: str, encrypt_b64: str) -> str:
-        """Check msg_signature over the ciphertext, then decrypt."""
+        """Check msg_signature over the ciphertext, then decrypt.
+
+        Every failure after the signature (base64, length, padding, the length field, UTF-8,
+        the app id) is raised as one UNDECRYPTABLE error with one message: what a caller is
+        told must not say which check failed (a padding oracle). `decrypt` keeps the detail
+        for unit tests and local debugging.
+        """
         if not isinstance(encrypt_b64, str):
             raise BadPayload(BAD_BASE64, "Encrypt 缺失 / Encrypt is missing")
         self.verify_msg_signature(msg_signature, timestamp, nonce, encrypt_b64)
-        return self.decrypt(encrypt_b64)
+        try:
+            return self.decrypt(encrypt_b64)
+        except PushRejected:
+            raise BadPayload(UNDECRYPTABLE, "消息无法解密 / the message cannot be decrypted") from None

@@ -28,6 +28,9 @@ BAD_CHARACTERS = "bad-characters"  # NUL or unpaired surrogates in a value
 MISSING_FIELD = "missing-field"
 BAD_FIELD = "bad-field"  # a field of the wrong type or out of range
 STILL_ENCRYPTED = "still-encrypted"  # an <Encrypt> envelope given to the event parser
+# What a receiver answers for every failure past msg_signature (base64, length, padding, the
+# length field, UTF-8, the app id): one code, so a caller learns nothing it could probe.
+UNDECRYPTABLE = "undecryptable"
 
 REASON_CODES = frozenset(
     {
@@ -50,6 +53,7 @@ REASON_CODES = frozenset(
         MISSING_FIELD,
         BAD_FIELD,
         STILL_ENCRYPTED,
+        UNDECRYPTABLE,
     }
 )
 

@@ -8,14 +8,26 @@ What each push means (shared/domain.md, "Events a server receives"):
 
 - weapp_audit_success -> code-review passed; weapp_audit_fail -> code-review failed with
   WeChat's reason and screenshots; weapp_audit_delay -> a note (the review takes longer).
-- notify_third_fasteregister -> fast-registration succeeded (appid) when status is 0,
-  else failed with WeChat's msg as the reason.
+- notify_third_fasteregister answers the fast registration of an ENTERPRISE mini-program
+  through the legal person's face check (fastregisterweapp: the platform's standalone
+  path), NOT the reuse-a-公众号 path (shared/domain.md, "Events a server receives";
+  WeChat's "注册审核事件推送"). Status 0 -> subject-info submitted with the new appid (the
+  standalone gate that records the account; the push carries no original id); any other
+  status -> a note for staff (the legal person's check failed or is still running). It
+  never decides fast-registration.
+- The reuse path (account/fastregister) answers synchronously: ``fastregister_answer``
+  turns that answer (appid, is_wx_verify_succ, is_link_succ, errcode) into the
+  fast-registration decision: succeeded; registered_unverified (registered but 认证
+  failed: only the 认证 is redone); failed (nothing registered).
 - notify_icpfiling_verify_result -> face-verification passed (3) / failed (2).
 - notify_apply_icpfiling_result, by beian_status:
   3 -> first-review rejected; 4 -> first-review passed, and with sms_verify_status 2 ->
   sms-verification verified, 3 -> sms-verification timed_out; 5 -> bureau-review rejected;
   6 -> NO decision: approving the bureau review needs the filing number, which the push
-  does not carry, so staff are told to enter it; 2 and >= 1024 -> a note only.
+  does not carry, so staff are told to enter it; 2 and >= 1024 -> a note only. 1025–1031
+  are "not filed" WITH what is missing (get_icp_entrance_info's status enum: 1025 小程序信息未填,
+  1026 小程序类目未填, 1027 both, 1028–1031 the same plus 小程序未认证): the note names it and
+  what to do (NOT_FILED_MISSING), instead of a plain "not filed".
 - anything else: stored and acknowledged, never acted on.
 """
 
@@ -33,7 +45,7 @@ from launch.wechat.events import (
     IcpVerifyResult,
 )
 
-__all__ = ["DECIDED_BY", "Lookup", "Plan", "decisions_for", "note_for", "plan_for"]
+__all__ = ["DECIDED_BY", "NOT_FILED_MISSING", "Lookup", "Plan", "decisions_for", "fastregister_answer", "missing_for", "note_for", "plan_for"]
 
 DECIDED_BY = "微信推送 / WeChat push"
 
@@ -47,6 +59,30 @@ BUREAU_REJECTED_REASON = "管局驳回，详见备案平台 / rejected by the bu
 PLATFORM_REJECTED_REASON = "微信平台初审驳回，详见备案平台 / rejected in WeChat's first review, see the filing platform"
 FACE_FAILED_REASON = "人脸核身未通过，请重新发起核验任务 / face verification failed: start a new verification task"
 AUDIT_FAILED_REASON = "微信未给出原因 / WeChat gave no reason"
+
+# What a "not filed" status code says is missing. Source: WeChat open platform,
+# 获取小程序备案状态及驳回原因 (get_icp_entrance_info), enum of info.status:
+# 1024 未备案, 1025 未备案 && 小程序信息未填, 1026 未备案 && 小程序类目未填,
+# 1027 未备案 && 小程序信息未填 && 小程序类目未填, 1028 未备案 && 小程序未认证,
+# 1029–1031 the combinations with 小程序未认证 (as mirrored by the Go SDKs' ICPStatuses maps).
+# Bit view: 1024 + 1 (information) + 2 (category) + 4 (verification).
+_MISSING_BITS: tuple[tuple[int, str, str, str], ...] = (
+    (1, "小程序信息未填", "the mini-program's information is not filled",
+     "在小程序后台补全小程序信息 / fill in the mini-program's information"),
+    (2, "小程序服务类目未填", "the mini-program's service category is not set",
+     "在小程序后台设置服务类目 / set a service category"),
+    (4, "小程序未认证", "the mini-program is not verified (认证)",
+     "完成微信认证 / complete WeChat verification"),
+)
+NOT_FILED_MISSING: dict[int, tuple[tuple[str, str, str], ...]] = {
+    1024 + bits: tuple((zh, en, todo) for bit, zh, en, todo in _MISSING_BITS if bits & bit)
+    for bits in range(1, 8)
+}
+
+
+def missing_for(status: int) -> tuple[tuple[str, str, str], ...]:
+    """(中文, English, to do) of each thing a 1025–1031 status says is missing; () otherwise."""
+    return NOT_FILED_MISSING.get(status, ())
 
 
 @dataclass(frozen=True)
@@ -105,19 +141,27 @@ def plan_for(event) -> Plan:
         return Plan(note=note, lookups=_audit_lookups(event))
     if isinstance(event, FastRegisterResult):
         lookups = (Lookup("credit_code", event.info.code or None), Lookup("appid", event.appid or None))
-        if event.ok:
-            return Plan([_decision("fast-registration", "succeeded", appid=event.appid)], lookups=lookups)
-        reason = event.msg or f"快速注册失败，状态码 {event.status} / fast registration failed, status {event.status}"
+        if event.ok and event.appid:
+            return Plan(
+                [_decision("subject-info", "submitted", appid=event.appid,
+                           note="企业快速注册（法人人脸核验）完成 / enterprise fast registration (legal person's face "
+                                "check) done")],
+                lookups=lookups,
+            )
+        msg = _clip(event.msg, 200) or "-"
         return Plan(
-            [_decision("fast-registration", "failed", reason=reason, note=f"status {event.status}")],
+            note=f"企业快速注册（法人人脸核验）未完成，状态码 {event.status}：{msg} / enterprise fast registration "
+            f"(legal person's face check) not done, status {event.status}: {msg}",
             lookups=lookups,
         )
     if isinstance(event, IcpVerifyResult):
         lookups = (Lookup("appid", event.verify_appid or None),)
         if event.passed:
-            return Plan([_decision("face-verification", "passed")], lookups=lookups)
+            return Plan([_decision("face-verification", "passed", task_id=_clip(event.task_id, 128))],
+                        lookups=lookups)
         if event.failed:
-            return Plan([_decision("face-verification", "failed", reason=FACE_FAILED_REASON)], lookups=lookups)
+            return Plan([_decision("face-verification", "failed", reason=FACE_FAILED_REASON,
+                                   task_id=_clip(event.task_id, 128))], lookups=lookups)
         return Plan(
             note=f"人脸核身结果 {event.result}（未知）/ face verification result {event.result} (unknown)",
             lookups=lookups,
@@ -152,7 +196,50 @@ def _filing_plan(event: IcpFilingResult) -> Plan:
             "filing number, enter it at the bureau-review gate to approve it",
             lookups=lookups,
         )
+    missing = missing_for(status)
+    if missing:
+        zh = "；".join(m[0] for m in missing)
+        en = "; ".join(m[1] for m in missing)
+        todo = "；".join(m[2] for m in missing)
+        return Plan(
+            note=f"未备案，尚缺：{zh} / not filed, missing: {en} (status {status}). 请处理 / to do: {todo}",
+            lookups=lookups,
+        )
     return Plan(note=f"备案状态 / filing status: {event.status_label} ({status})", lookups=lookups)
+
+
+FAST_REGISTER_NOT_VERIFIED_REASON = (
+    "已注册但认证失败（is_wx_verify_succ=false），请重新提交认证 / registered but 认证 failed "
+    "(is_wx_verify_succ=false): resubmit the 认证"
+)
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("1", "true")
+
+
+def fastregister_answer(response: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The fast-registration decision of WeChat's synchronous answer to
+    ``POST /cgi-bin/account/fastregister`` (reuse a 公众号's qualifications):
+    {errcode, errmsg, appid, authorization_code, is_wx_verify_succ, is_link_succ}.
+
+    errcode != 0 or no appid -> failed (nothing registered; errors 61051–61061);
+    is_wx_verify_succ false -> registered_unverified (the account exists; only the 认证 is
+    redone); else succeeded. ``linked`` carries is_link_succ. The authorization_code is
+    never put in the decision."""
+    errcode = int(response.get("errcode") or 0)
+    appid = response.get("appid") or None
+    if errcode != 0 or not appid:
+        errmsg = response.get("errmsg") or ""
+        return _decision(
+            "fast-registration", "failed",
+            reason=f"快速注册失败，错误码 {errcode}：{errmsg} / fast registration failed, errcode {errcode}: {errmsg}",
+        )
+    linked = _truthy(response.get("is_link_succ")) if "is_link_succ" in response else None
+    if not _truthy(response.get("is_wx_verify_succ")):
+        return _decision("fast-registration", "registered_unverified", appid=appid, linked=linked,
+                         reason=FAST_REGISTER_NOT_VERIFIED_REASON)
+    return _decision("fast-registration", "succeeded", appid=appid, linked=linked)
 
 
 def decisions_for(event) -> list[tuple[str, dict[str, Any]]]:

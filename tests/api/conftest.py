@@ -118,6 +118,40 @@ def wait_applied(event_key: str | None = None, timeout: float = 15.0):
     raise AssertionError(f"inbox not applied after {timeout}s ({event_key})")
 
 
+def _serve(app) -> tuple[uvicorn.Server, threading.Thread, str]:
+    """uvicorn on a free loopback port in a daemon thread; returns once it accepts."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="test-receiver", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("receiver did not start")
+        time.sleep(0.05)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def plain_receiver(receiver):
+    """A second receiver on the same store for a test platform that sends plaintext
+    (WEAPP_LAUNCH_WECHAT_ALLOW_PLAINTEXT=true). No applier of its own: the first
+    receiver's periodic applier applies what it lands."""
+    from launch.api import create_app
+
+    settings = runtime.settings().model_copy(update={"wechat_allow_plaintext": True})
+    app = create_app(settings, applier=False)
+    server, thread, url = _serve(app)
+    client = httpx.Client(timeout=30)
+    try:
+        yield Receiver(url, receiver.crypto, app, client, server)
+    finally:
+        client.close()
+        server.should_exit = True
+        thread.join(15)
+
+
 @pytest.fixture(scope="module")
 def receiver(tmp_path_factory):
     base = tmp_path_factory.mktemp("receiver")
@@ -138,18 +172,8 @@ def receiver(tmp_path_factory):
     runtime.reset()
     from launch.api import create_app
 
-    port = free_port()
     app = create_app(applier_interval=1.0)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="test-receiver", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("receiver did not start")
-        time.sleep(0.05)
+    server, thread, url = _serve(app)
     client = httpx.Client(timeout=30)
     try:
         yield Receiver(url, PushCrypto(TOKEN, AES_KEY, COMPONENT_APPID), app, client, server)

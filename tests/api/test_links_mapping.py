@@ -9,7 +9,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from launch.domain.forms import validate_form
-from launch.links import LinkError, make_token, staff_link, verify_token
+from launch.links import (
+    DEAD_LINK_TEXT,
+    LinkClaims,
+    LinkError,
+    LinkKeys,
+    check_live,
+    link_placeholder,
+    make_token,
+    render_links,
+    staff_link,
+    verify_token,
+)
 from launch.wechat.events import (
     AuditDelay,
     AuditFail,
@@ -22,23 +33,29 @@ from launch.wechat.events import (
 from launch.wechat.mapping import DECIDED_BY, decisions_for, note_for, plan_for
 
 KEY = b"k" * 32
+KEYS = LinkKeys([("k1", KEY)])
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+L = "l-0123456789"
 
 
 def test_token_round_trip_and_refusals():
-    token = make_token("l-0123456789", "bureau-review", NOW + timedelta(hours=72), KEY)
+    token = make_token(L, "bureau-review", 2, NOW + timedelta(hours=72), KEYS)
     assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
-    assert verify_token(token, "l-0123456789", "bureau-review", NOW, KEY) == NOW + timedelta(hours=72)
+    assert token.startswith("k1.") and token.count(".") == 2
+    claims = verify_token(token, L, "bureau-review", NOW, KEYS)
+    assert claims == LinkClaims(L, "bureau-review", 2, NOW + timedelta(hours=72), "k1")
     cases = [
-        ((token, "l-0123456789", "bureau-review", NOW + timedelta(hours=72), KEY), "expired-token"),
-        ((token, "l-9999999999", "bureau-review", NOW, KEY), "wrong-launch-or-gate"),
-        ((token, "l-0123456789", "first-review", NOW, KEY), "wrong-launch-or-gate"),
-        ((token, "l-0123456789", "bureau-review", NOW, b"x" * 32), "bad-token-signature"),
-        ((token[:-2] + ("AA" if token[-2:] != "AA" else "BB"), "l-0123456789", "bureau-review", NOW, KEY),
+        ((token, L, "bureau-review", NOW + timedelta(hours=72), KEYS), "expired-token"),
+        ((token, "l-9999999999", "bureau-review", NOW, KEYS), "wrong-launch-or-gate"),
+        ((token, L, "first-review", NOW, KEYS), "wrong-launch-or-gate"),
+        ((token, L, "bureau-review", NOW, LinkKeys([("k1", b"x" * 32)])), "bad-token-signature"),
+        ((token, L, "bureau-review", NOW, LinkKeys([("k2", KEY)])), "unknown-link-key"),
+        ((token[:-2] + ("AA" if token[-2:] != "AA" else "BA"), L, "bureau-review", NOW, KEYS),
          "bad-token-signature"),
-        (("", "l-0123456789", "bureau-review", NOW, KEY), "malformed-token"),
-        ((None, "l-0123456789", "bureau-review", NOW, KEY), "malformed-token"),
-        (("a.b.c", "l-0123456789", "bureau-review", NOW, KEY), "malformed-token"),
+        (("", L, "bureau-review", NOW, KEYS), "malformed-token"),
+        ((None, L, "bureau-review", NOW, KEYS), "malformed-token"),
+        (("a.b", L, "bureau-review", NOW, KEYS), "malformed-token"),
+        (("a.b.c.d", L, "bureau-review", NOW, KEYS), "malformed-token"),
     ]
     for args, reason in cases:
         with pytest.raises(LinkError) as err:
@@ -47,38 +64,145 @@ def test_token_round_trip_and_refusals():
 
 
 def test_token_cannot_be_rebound():
-    token = make_token("l-0123456789", "content", NOW + timedelta(hours=1), KEY)
     import base64
 
-    body, sig = token.split(".")
-    forged_body = base64.urlsafe_b64encode(b"l-0123456789|release|9999999999").rstrip(b"=").decode()
+    token = make_token(L, "content", 1, NOW + timedelta(hours=1), KEYS)
+    kid, body, sig = token.split(".")
+    for forged in (f"{L}|release|1|9999999999", f"{L}|content|2|9999999999", f"{L}|content|1|9999999999"):
+        forged_body = base64.urlsafe_b64encode(forged.encode()).rstrip(b"=").decode()
+        gate = forged.split("|")[1]
+        with pytest.raises(LinkError) as err:
+            verify_token(f"{kid}.{forged_body}.{sig}", L, gate, NOW, KEYS)
+        assert err.value.reason == "bad-token-signature"
+    # the key id is signed too: the same signature under another listed key id fails
+    two = LinkKeys([("k2", KEY), ("k1", KEY)])
     with pytest.raises(LinkError) as err:
-        verify_token(f"{forged_body}.{sig}", "l-0123456789", "release", NOW, KEY)
+        verify_token(f"k2.{body}.{sig}", L, "content", NOW, two)
     assert err.value.reason == "bad-token-signature"
+
+
+def test_base64_is_decoded_strictly():
+    token = make_token(L, "content", 1, NOW + timedelta(hours=1), KEYS)
+    kid, body, sig = token.split(".")
+    assert verify_token(token, L, "content", NOW, KEYS).attempt == 1
+    # a canonical signature's last character carries spare bits; flipping only those keeps the bytes
+    last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".index(sig[-1])
+    sibling = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[last ^ 1]
+    bad = [
+        f"{kid}.{body}=.{sig}",  # padding
+        f"{kid}.{body}.{sig}=",
+        f"{kid}.{body}.{sig[:-1]}{sibling}",  # same bytes, non-canonical trailing bits
+        f"{kid}.{body} .{sig}",  # stray characters
+        f"{kid}.{body}.{sig[:10]}+{sig[11:]}",  # the other alphabet
+        f"{kid}.{body}.{sig[:10]}/{sig[11:]}",
+        f"{kid}.{body}\n.{sig}",
+        f"{kid}.{body}A.{sig}",  # a length no base64 has (44 + 1 characters)
+        f"k 1.{body}.{sig}",  # a key id outside its alphabet
+    ]
+    assert len(body) % 4 == 0
+    for candidate in bad:
+        with pytest.raises(LinkError) as err:
+            verify_token(candidate, L, "content", NOW, KEYS)
+        assert err.value.reason == "malformed-token", candidate
+
+
+def test_rotation_newest_signs_older_listed_keys_verify():
+    old = LinkKeys([("k1", b"o" * 32)])
+    token_old = make_token(L, "content", 1, NOW + timedelta(hours=1), old)
+    rotated = LinkKeys.parse("k2:" + "n" * 32 + ", k1:" + "o" * 32)
+    assert rotated.signing_kid == "k2" and rotated.kids == ("k2", "k1")
+    assert verify_token(token_old, L, "content", NOW, rotated).kid == "k1"  # still good
+    token_new = make_token(L, "content", 1, NOW + timedelta(hours=1), rotated)
+    assert token_new.startswith("k2.")
+    dropped = LinkKeys.parse("k2:" + "n" * 32)
+    assert verify_token(token_new, L, "content", NOW, dropped).kid == "k2"
+    with pytest.raises(LinkError) as err:
+        verify_token(token_old, L, "content", NOW, dropped)
+    assert err.value.reason == "unknown-link-key"
+    assert "n" * 32 not in repr(rotated)
+
+
+@pytest.mark.parametrize("text", ["", "k1", "k1:short", "k 1:" + "x" * 32, "k1:" + "x" * 32 + ",k1:" + "y" * 32,
+                                  "averyveryverylongkid:" + "x" * 32])
+def test_bad_link_secrets_are_refused(text):
+    with pytest.raises(ValueError):
+        LinkKeys.parse(text)
+
+
+def test_link_secrets_file_format():
+    keys = LinkKeys.parse("# rotated 2026-03\nk2:" + "n" * 32 + "\n\nk1:" + "o" * 32 + "\n")
+    assert keys.kids == ("k2", "k1")
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=200))
 def test_verify_token_only_raises_link_error(garbage):
     with pytest.raises(LinkError):
-        verify_token(garbage, "l-0123456789", "content", NOW, KEY)
+        verify_token(garbage, L, "content", NOW, KEYS)
+
+
+class S:
+    public_url = "https://receiver.example.com/"
+    link_ttl_hours = 72
+
+    @staticmethod
+    def link_keys():
+        return KEYS
 
 
 def test_staff_link():
-    class S:
-        public_url = "https://receiver.example.com/"
-        link_ttl_hours = 72
-
-        @staticmethod
-        def link_key():
-            return KEY
-
-    link = staff_link("l-0123456789", "content", S, NOW)
+    link = staff_link(L, "content", 3, S, NOW)
     assert link.startswith("https://receiver.example.com/gates/l-0123456789/content?token=")
     token = link.split("token=", 1)[1]
-    assert verify_token(token, "l-0123456789", "content", NOW + timedelta(hours=71), KEY)
+    assert verify_token(token, L, "content", NOW + timedelta(hours=71), KEYS).attempt == 3
     with pytest.raises(LinkError):
-        verify_token(token, "l-0123456789", "content", NOW + timedelta(hours=72), KEY)
+        verify_token(token, L, "content", NOW + timedelta(hours=72), KEYS)
+
+
+def test_placeholder_is_rendered_fresh_at_each_send():
+    text = f"处理链接（已签名）：{link_placeholder(L, 'content', 2)}\nAction link (signed): {link_placeholder(L, 'content', 2)}"
+    assert "token=" not in text
+    first = render_links(text, S, NOW)
+    later = render_links(text, S, NOW + timedelta(hours=5))
+    assert first.count("?token=") == 2 and first != later
+    token = later.splitlines()[0].split("token=", 1)[1]
+    claims = verify_token(token, L, "content", NOW + timedelta(hours=76), KEYS)
+    assert claims.attempt == 2 and claims.expires_at == NOW + timedelta(hours=77)
+
+
+def test_legacy_link_is_reissued_for_the_attempt_of_its_alert():
+    old = "处理链接（已签名）：https://r.example.com/gates/l-0123456789/content?token=bC0xMjM.c2ln\nend"
+    out = render_links(old, S, NOW, dedupe_key=f"{L}:content:2:notice")
+    token = out.splitlines()[0].split("token=", 1)[1]
+    assert verify_token(token, L, "content", NOW, KEYS).attempt == 2 and out.endswith("\nend")
+    assert "token=" not in render_links(old, S, NOW, dedupe_key="something-else")
+
+
+def test_dead_attempt_renders_a_note_not_a_link():
+    class Step:
+        def __init__(self, attempt, is_open):
+            self.attempt, self.is_open = attempt, is_open
+
+    class Store:
+        def __init__(self, decided=None, latest=None):
+            self.decided, self.latest = decided, latest
+
+        def get_decision(self, launch_id, gate, attempt):
+            return self.decided if attempt == 1 else None
+
+        def latest_step(self, launch_id, gate):
+            return self.latest
+
+    text = link_placeholder(L, "content", 1)
+    assert "token=" in render_links(text, S, NOW, store=Store(latest=Step(1, True)))
+    for store, reason in ((Store(decided=object(), latest=Step(1, True)), "link-used"),
+                          (Store(latest=Step(2, True)), "stale-attempt"),
+                          (Store(latest=Step(1, False)), "stale-attempt"),
+                          (Store(latest=None), "stale-attempt")):
+        assert render_links(text, S, NOW, store=store) == DEAD_LINK_TEXT
+        with pytest.raises(LinkError) as err:
+            check_live(store, L, "content", 1)
+        assert err.value.reason == reason and " / " in err.value.message
 
 
 # --- mapping --------------------------------------------------------------------------
@@ -106,8 +230,8 @@ CASES = [
     (AuditSuccess.from_fields({"ToUserName": GH, "SuccTime": "1"}), [("code-review", "passed")]),
     (audit_fail("不符合规范"), [("code-review", "failed")]),
     (AuditDelay.from_fields({"ToUserName": GH, "DelayTime": "1"}), []),
-    (fast(0), [("fast-registration", "succeeded")]),
-    (fast(89249, appid=None, msg="任务执行中"), [("fast-registration", "failed")]),
+    (fast(0), [("subject-info", "submitted")]),  # the legal person's face-check path, not reuse
+    (fast(89249, appid=None, msg="任务执行中"), []),
     (IcpVerifyResult.from_fields({"task_id": "t", "verify_appid": WX, "result": 3}), [("face-verification", "passed")]),
     (IcpVerifyResult.from_fields({"task_id": "t", "verify_appid": WX, "result": 2}), [("face-verification", "failed")]),
     (filing(2), []),
@@ -142,10 +266,11 @@ def test_mapping_details():
     assert data["reason"] and data["screenshots"] == ["m1", "m2"]  # no reason from WeChat still passes the form
     (gate, data), = decisions_for(audit_fail("长" * 3000))
     validate_form(gate, data)
-    (gate, data), = decisions_for(fast(89249, appid=None, msg="任务执行中"))
-    assert data["reason"] == "任务执行中"
+    assert decisions_for(fast(89249, appid=None, msg="任务执行中")) == []
+    assert "任务执行中" in note_for(fast(89249, appid=None, msg="任务执行中"))
     (gate, data), = decisions_for(fast(0))
-    assert data["appid"] == WX
+    assert gate == "subject-info" and data["appid"] == WX
+    validate_form(gate, data)
     (gate, data), = decisions_for(filing(5))
     assert data["reason"] == "管局驳回，详见备案平台 / rejected by the bureau, see the filing platform"
     assert "备案号" in note_for(filing(6)) and decisions_for(filing(6)) == []

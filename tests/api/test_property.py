@@ -147,7 +147,7 @@ def test_authenticated_forms_never_5xx(receiver, target, gate, body, decided_by)
         body = json.dumps(data, ensure_ascii=False)
     before = counts()
     r = receiver.client.post(f"{receiver.url}/gates/{target}/{gate}", content=body.encode("utf-8", "surrogatepass"),
-                             headers={"Authorization": f"Bearer {API_KEY}"})
+                             headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"})
     assert r.status_code < 500, r.text[:300]
     event(f"{gate} {r.status_code} {r.json().get('error', r.json().get('status'))}")
     if r.status_code == 422:

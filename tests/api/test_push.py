@@ -38,6 +38,9 @@ def test_url_verification_echoes(receiver, path):
     assert r.status_code == 401 and r.json()["error"] == "bad-signature"
     r = receiver.client.get(receiver.url + path, params={**params, "timestamp": str(now_ts() - 3600)})
     assert r.status_code == 401 and r.json()["error"] == "stale-timestamp"
+    # the verification burnt its nonce: the same request again is a replay
+    r = receiver.client.get(receiver.url + path, params=params)
+    assert r.status_code == 409 and r.json()["error"] == "replayed-nonce"
 
 
 # --- every kind, XML and JSON, plaintext and AES -----------------------------------------
@@ -97,8 +100,10 @@ CASES = {
     "audit_success": (audit_success, "standalone", "message", "applied", {"code-review": "passed"}),
     "audit_fail": (audit_fail, "standalone", "message", "applied", {"code-review": "failed"}),
     "audit_delay": (audit_delay, "standalone", "message", "noted", {}),
-    "fast_ok": (fast_ok, "reuse_official_account", "auth", "applied", {"fast-registration": "succeeded"}),
-    "fast_fail": (fast_fail, "reuse_official_account", "auth", "applied", {"fast-registration": "failed"}),
+    # notify_third_fasteregister answers the legal person's face-check registration (the
+    # standalone platform path), never the reuse path's fast-registration gate
+    "fast_ok": (fast_ok, "standalone", "auth", "applied", {"subject-info": "submitted"}),
+    "fast_fail": (fast_fail, "reuse_official_account", "auth", "noted", {}),
     "icp_verify_passed": (icp_verify(3), "standalone", "auth", "applied", {"face-verification": "passed"}),
     "icp_verify_failed": (icp_verify(2), "standalone", "auth", "applied", {"face-verification": "failed"}),
     "filing_platform_rejected": (icp_filing(3), "standalone", "auth", "applied", {"first-review": "rejected"}),
@@ -115,18 +120,21 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("aes", [True, False], ids=["aes", "plain"])
+@pytest.mark.parametrize("aes", [True, False], ids=["aes", "plain-test-platform"])
 @pytest.mark.parametrize("fmt", ["xml", "json"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_each_event_lands_and_decides(receiver, make_launch, case, fmt, aes):
+def test_each_event_lands_and_decides(receiver, plain_receiver, make_launch, case, fmt, aes):
+    """Plaintext only through the receiver whose settings allow it (a test platform)."""
     builder, path, route, expected, gates = CASES[case]
-    made = make_launch(path, credit_code=fresh_credit_code(random.Random()) if path != "standalone" else None,
+    sender = receiver if aes else plain_receiver
+    with_code = path != "standalone" or case.startswith("fast")
+    made = make_launch(path, credit_code=fresh_credit_code(random.Random()) if with_code else None,
                        with_ids=path == "standalone")
     message = builder(made)
     url = f"/wechat/{made.appid}/events" if route == "message" else "/wechat/auth"
     envelope_id = made.original_id if route == "message" else COMPONENT_APPID
-    r = receiver.push(message, path=url, aes=aes, fmt=fmt, envelope_id=envelope_id,
-                      id_element="ToUserName" if route == "message" else "AppId")
+    r = sender.push(message, path=url, aes=aes, fmt=fmt, envelope_id=envelope_id,
+                    id_element="ToUserName" if route == "message" else "AppId")
     assert r.status_code == 200, r.text
     assert r.text == "success" and r.headers["content-type"].startswith("text/plain")
 
@@ -219,8 +227,9 @@ def test_push_decides_the_waiting_attempt(receiver, make_launch):
 
 
 def test_refused_decision_is_recorded_on_the_row(receiver, make_launch):
-    # fast registration on a standalone launch: the gate is not on its path -> refused, not raised
-    made = make_launch("standalone", credit_code=fresh_credit_code(random.Random()))
+    # the legal person's face-check registration answers the standalone path's subject-info;
+    # on a reuse launch that gate is not on its path -> refused, not raised
+    made = make_launch("reuse_official_account", credit_code=fresh_credit_code(random.Random()))
     r = receiver.push(fast_ok(made))
     assert r.status_code == 200
     wait_applied()
@@ -257,8 +266,6 @@ def test_replayed_nonce_is_refused(receiver, make_launch):
     other = icp_filing(3)(made)  # another, valid message under the same nonce
     r = receiver.push(other, nonce=nonce)
     assert r.status_code == 409 and r.json()["error"] == "replayed-nonce"
-    r = receiver.push(icp_verify(3)(made), nonce=nonce, aes=False)
-    assert r.status_code == 409
     assert counts() == before
     assert [d.gate for d in runtime.store().history(made.launch_id)] == ["face-verification"]
 
@@ -285,7 +292,7 @@ def test_refusals_leave_no_trace(receiver, make_launch):
     # forged signatures
     _refused(c, c.push(good, path=path, tamper={"msg_signature": "f" * 40}), 401, "bad-signature")
     _refused(c, c.push(good, path=path, tamper={"signature": "f" * 40}), 401, "bad-signature")
-    _refused(c, c.push(good, path=path, aes=False, tamper={"signature": "0" * 40}), 401, "bad-signature")
+    _refused(c, c.push(good, path=path, aes=False), 400, "plaintext-refused")
     _refused(c, c.push(good, path=path, tamper={"msg_signature": None}), 401, "bad-signature")
     forger = PushCrypto("another-token", AES_KEY, COMPONENT_APPID)
     _refused(c, c.push(good, path=path, crypto=forger), 401, "bad-signature")
@@ -296,11 +303,10 @@ def test_refusals_leave_no_trace(receiver, make_launch):
     _refused(c, c.push(good, path=path, tamper={"nonce": ""}), 400, "bad-nonce")
     # encrypted for another app id (same token and key, so signature and padding are fine)
     other_app = PushCrypto(TOKEN, AES_KEY, "wx00000000000bad00")
-    _refused(c, c.push(good, path=path, crypto=other_app), 403, "bad-appid")
-    # a different key: the signature matches, the plaintext does not decrypt to our app id
+    wrong_app = _refused(c, c.push(good, path=path, crypto=other_app), 400, "undecryptable")
+    # a different key: the signature matches, the plaintext does not decrypt; the same answer
     other_key = PushCrypto(TOKEN, base64.b64encode(b"z" * 32).decode().rstrip("="), COMPONENT_APPID)
-    r = c.push(good, path=path, crypto=other_key)
-    assert r.status_code in (400, 403)
+    assert _refused(c, c.push(good, path=path, crypto=other_key), 400, "undecryptable") == wrong_app
     # the envelope names another mini-program than the message inside
     _refused(c, c.push(good, path=path, envelope_id="gh_999999999999"), 400, "envelope-mismatch")
     # a bad app id in the path
@@ -336,18 +342,19 @@ XXE = """<?xml version="1.0"?>
 DTD_ONLY = """<?xml version="1.0"?><!DOCTYPE xml SYSTEM "http://127.0.0.1:9/x.dtd"><xml><Event>x</Event></xml>"""
 
 
-@pytest.mark.parametrize("aes", [True, False], ids=["aes", "plain"])
-def test_malformed_and_hostile_bodies_are_refused(receiver, make_launch, aes):
+@pytest.mark.parametrize("aes", [True, False], ids=["aes", "plain-test-platform"])
+def test_malformed_and_hostile_bodies_are_refused(receiver, plain_receiver, make_launch, aes):
     made = make_launch()
+    sender = receiver if aes else plain_receiver
     before = counts()
     for text, code in MALFORMED:
         if aes and text == "":
             continue  # an empty plaintext cannot be framed; covered in plain mode
-        _refused(receiver, receiver.push(text.encode(), aes=aes, envelope_id=COMPONENT_APPID, id_element="AppId"),
+        _refused(sender, sender.push(text.encode(), aes=aes, envelope_id=COMPONENT_APPID, id_element="AppId"),
                  400, code)
     for hostile in (XML_BOMB, XXE, DTD_ONLY):
-        _refused(receiver, receiver.push(hostile.encode(), aes=aes, envelope_id=COMPONENT_APPID,
-                                         id_element="AppId"), 400, "xml-entities")
+        _refused(sender, sender.push(hostile.encode(), aes=aes, envelope_id=COMPONENT_APPID,
+                                     id_element="AppId"), 400, "xml-entities")
     assert counts() == before
     assert runtime.store().history(made.launch_id) == []
 

@@ -7,23 +7,25 @@ from datetime import timedelta
 import pytest
 
 from launch import runtime
-from launch.links import make_token, staff_link
+from launch.links import LinkKeys, make_token, staff_link
 from tests.api.conftest import API_KEY, counts
 
 
-def post(receiver, made, gate, data, *, key=None, token=None, header_token=None, launch_id=None):
+def post(receiver, made, gate, data, *, key=None, token=None, query_token=None, launch_id=None):
+    """A staff POST: the API key as a Bearer header, a link token in X-Weapp-Token (as the
+    page's script sends it); `query_token` puts one in the URL, which a POST must not do."""
     headers = {}
     if key is not None:
         headers["Authorization"] = f"Bearer {key}"
-    if header_token is not None:
-        headers["X-Weapp-Token"] = header_token
-    params = {"token": token} if token is not None else None
+    if token is not None:
+        headers["X-Weapp-Token"] = token
+    params = {"token": query_token} if query_token is not None else None
     return receiver.client.post(f"{receiver.url}/gates/{launch_id or made.launch_id}/{gate}",
                                 json=data, headers=headers, params=params)
 
 
-def token_for(launch_id, gate, hours=1):
-    return make_token(launch_id, gate, runtime.now() + timedelta(hours=hours), runtime.settings().link_key())
+def token_for(launch_id, gate, attempt=1, hours=1):
+    return make_token(launch_id, gate, attempt, runtime.now() + timedelta(hours=hours), runtime.settings().link_keys())
 
 
 def test_api_key_records_a_decision(receiver, make_launch):
@@ -41,43 +43,56 @@ def test_api_key_records_a_decision(receiver, make_launch):
     assert counts() == before
 
 
-@pytest.mark.parametrize("where", ["query", "header"])
-def test_signed_link_records_a_decision(receiver, make_launch, where):
-    made = make_launch()
+def test_signed_link_records_a_decision(receiver, make_launch):
+    made = make_launch(steps=[("bureau-review", 1, "waiting")])
     token = token_for(made.launch_id, "bureau-review")
     data = {"decided_by": "李四", "outcome": "approved", "filing_number": "粤B2-20090059-1626X"}
-    r = post(receiver, made, "bureau-review", data,
-             **({"token": token} if where == "query" else {"header_token": token}))
+    # in the URL of a POST the token is refused, and nothing is recorded
+    r = post(receiver, made, "bureau-review", data, query_token=token)
+    assert r.status_code == 401 and r.json()["error"] == "token-in-query"
+    assert runtime.store().get_decision(made.launch_id, "bureau-review", 1) is None
+    r = post(receiver, made, "bureau-review", data, token=token)
     assert r.status_code == 200, r.text
-    assert r.json()["status"] == "recorded"
+    assert r.json()["status"] == "recorded" and r.json()["attempt"] == 1
     d = runtime.store().get_decision(made.launch_id, "bureau-review", 1)
     assert d.channel == "link" and d.payload["filing_number"] == "粤B2-20090059-1626X"
+    # the decision made the link dead
+    r = post(receiver, made, "bureau-review", data, token=token)
+    assert r.status_code == 410 and r.json()["error"] == "link-used"
 
 
 def test_staff_link_url(receiver, make_launch):
-    made = make_launch()
-    link = staff_link(made.launch_id, "content", runtime.settings(), runtime.now())
+    made = make_launch(steps=[("content", 1, "waiting")])
+    link = staff_link(made.launch_id, "content", 1, runtime.settings(), runtime.now())
     assert link.startswith(f"{runtime.settings().public_url}/gates/{made.launch_id}/content?token=")
-    # the link works against the receiver (path and token), whatever public_url says
+    # the link opens the page against the receiver (path and token), whatever public_url says
     path_and_query = link.split("/gates/", 1)[1]
-    r = receiver.client.post(f"{receiver.url}/gates/{path_and_query}", json={"decided_by": "赵六"})
+    r = receiver.client.get(f"{receiver.url}/gates/{path_and_query}")
+    assert r.status_code == 200 and 'id="gate-form"' in r.text
+    # and the page's script posts the token in its header
+    token = link.split("token=", 1)[1]
+    r = post(receiver, made, "content", {"decided_by": "赵六"}, token=token)
     assert r.status_code == 200 and r.json()["status"] == "recorded"
 
 
 def test_bad_credentials_are_refused_and_change_nothing(receiver, make_launch):
-    made = make_launch()
-    other = make_launch()
-    data = {"decided_by": "李四", "outcome": "passed"}
     gate = "face-verification"
+    made = make_launch(steps=[(gate, 1, "waiting")])
+    other = make_launch(steps=[(gate, 1, "waiting")])
+    data = {"decided_by": "李四", "outcome": "passed"}
     before = counts()
+    keys = runtime.settings().link_keys()
     cases = {
         "missing-credentials": {},
         "bad-api-key": {"key": "wrong"},
         "wrong-launch-or-gate": {"token": token_for(other.launch_id, gate)},
         "expired-token": {"token": token_for(made.launch_id, gate, hours=-1)},
-        "bad-token-signature": {"token": make_token(made.launch_id, gate, runtime.now() + timedelta(hours=1),
-                                                    b"another-key-another-key")},
+        "bad-token-signature": {"token": make_token(made.launch_id, gate, 1, runtime.now() + timedelta(hours=1),
+                                                    LinkKeys([(keys.signing_kid, b"another-key" * 3)]))},
+        "unknown-link-key": {"token": make_token(made.launch_id, gate, 1, runtime.now() + timedelta(hours=1),
+                                                 LinkKeys([("gone", b"another-key" * 3)]))},
         "malformed-token": {"token": "not-a-token"},
+        "token-in-query": {"query_token": token_for(made.launch_id, gate)},
     }
     for code, creds in cases.items():
         r = post(receiver, made, gate, data, **creds)
@@ -113,7 +128,7 @@ def test_bad_form_is_422_with_field_names(receiver, make_launch):
     r = post(receiver, made, "code-review", ["not", "an", "object"], key=API_KEY)
     assert r.status_code == 422
     r = receiver.client.post(f"{receiver.url}/gates/{made.launch_id}/code-review", content=b"{nope",
-                             headers={"Authorization": f"Bearer {API_KEY}"})
+                             headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["error"] == "malformed-json"
     assert counts() == before
 
@@ -128,6 +143,14 @@ def test_unknown_launch_or_gate_is_404(receiver, make_launch):
     r = post(receiver, made, "fast-registration", {"decided_by": "x", "outcome": "failed", "reason": "r"},
              key=API_KEY)
     assert r.status_code == 422 and r.json()["problems"][0]["rule"] == "gate-not-on-path"
+
+
+def test_form_page_is_refused_for_a_dead_link(receiver, make_launch):
+    made = make_launch(steps=[("code-review", 1, "rejected"), ("code-review", 2, "waiting")])
+    r = receiver.client.get(f"{receiver.url}/gates/{made.launch_id}/code-review",
+                            params={"token": token_for(made.launch_id, "code-review", attempt=1)})
+    assert r.status_code == 410 and "gate-form" not in r.text
+    assert "Cannot open" in r.text and "attempt 1" in r.text
 
 
 def test_form_page(receiver, make_launch):
@@ -165,12 +188,15 @@ def test_form_page_escapes(receiver, make_launch, monkeypatch):
 def test_tokens_signatures_and_bodies_are_never_logged(receiver, make_launch, caplog):
     import logging
 
-    made = make_launch()
+    made = make_launch(steps=[("content", 1, "waiting")])
     token = token_for(made.launch_id, "content")
     with caplog.at_level(logging.DEBUG):
+        r = receiver.client.get(f"{receiver.url}/gates/{made.launch_id}/content", params={"token": token})
+        assert r.status_code == 200
         r = post(receiver, made, "content", {"decided_by": "秘密人", "note": "body-secret-text"}, token=token)
         assert r.status_code == 200
         post(receiver, made, "content", {"decided_by": "x"}, token=token + "x")
+        post(receiver, made, "content", {"decided_by": "x"}, query_token=token)
         ts, nonce = "1", "2"
         sig = receiver.crypto.signature(ts, nonce)
         receiver.client.post(receiver.url + "/wechat/auth", params={"signature": sig, "timestamp": ts,

@@ -249,8 +249,12 @@ def _raw_encrypt(key_b64: str, plain: bytes) -> str:
 def test_wrong_appid(tx):
     other = PushCrypto(TX_TOKEN, TX_KEY, "wx0000000000000000")
     with pytest.raises(AppIdMismatch) as exc:
-        other.decrypt_verified(TX_MSG_SIGNATURE, TX_TIMESTAMP, TX_NONCE, TX_ENCRYPT)
+        other.decrypt(TX_ENCRYPT)
     assert exc.value.reason_code == "bad-appid"
+    # what a caller is told does not say which check failed
+    with pytest.raises(BadPayload) as exc:
+        other.decrypt_verified(TX_MSG_SIGNATURE, TX_TIMESTAMP, TX_NONCE, TX_ENCRYPT)
+    assert exc.value.reason_code == "undecryptable"
     # and the appid is compared whole, not as a prefix
     longer = PushCrypto(TX_TOKEN, TX_KEY, TX_APPID + "x")
     with pytest.raises(AppIdMismatch):
@@ -372,7 +376,9 @@ def test_from_settings_and_repr_hides_secrets():
 
 def test_check_timestamp():
     assert check_timestamp("1409735669", window_seconds=300, now=1409735669 + 299) == 1409735669
-    for bad in ("1409735669x", None, ""):
+    # only plain ASCII decimal Unix seconds: int() would take every one of these
+    for bad in ("1409735669x", None, "", "+1409735669", "1409_735_669", "01409735669", " 1409735669",
+                "1409735669 ", "１４０９７３５６６９", "14097356690", "-1", "0", True, 1.5):
         with pytest.raises(BadSignature) as exc:
             check_timestamp(bad, window_seconds=300, now=1409735669)
         assert exc.value.reason_code == "stale-timestamp"
