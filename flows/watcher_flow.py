@@ -27,6 +27,7 @@ def deadline_watcher(limit: int = DEFAULT_LIMIT, revive_only: bool = False) -> d
         "sent": delivered["counts"]["sent"],
         "retried": delivered["counts"]["retried"],
         "failed": delivered["counts"]["failed"],
+        "waiting": delivered["counts"]["waiting"],  # held for a channel that is down
         "repaired": repaired["counts"]["repaired"],
         "errors": enqueued["errors"] + delivered["errors"] + repaired["errors"],
     }

@@ -6,8 +6,11 @@ adds
 
     weapp-launch watch --once [--json]        one watcher pass; prints what it enqueued and sent
     weapp-launch watch                        a pass every WEAPP_LAUNCH_WATCH_INTERVAL_SECONDS (Ctrl-C stops)
-    weapp-launch alerts [--status S] [--json] pending, sent and failed alerts with each channel's result
+    weapp-launch alerts [--status S] [--json] pending, waiting, sent and failed alerts with each channel's result
     weapp-launch alerts test [--tag TAG]      a test message to each configured channel, with each result
+    weapp-launch alerts retry [ID ...] [--state failed|waiting] [--json]
+                                              put alerts back in the queue (waiting: their channels are probed now)
+    weapp-launch alerts channels [--json]     each channel: up or down (circuit breaker), alerts waiting for it
 
 Nothing personal is printed: alert titles are already masked and scrubbed; bodies (which
 carry signed links, i.e. credentials) and channel URLs (secrets) are never printed.
@@ -30,7 +33,7 @@ __all__ = ["register"]
 
 _out = Console(width=None if sys.stdout.isatty() else 160)
 _err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-_STATUSES = ("pending", "sending", "sent", "failed")
+_STATUSES = ("pending", "sending", "waiting", "sent", "failed")
 
 
 def _emit_json(data) -> None:
@@ -54,7 +57,7 @@ def _print_report(report) -> None:
             table.add_row(e.launch_id, e.gate, str(e.attempt), e.rung, e.severity,
                           runtime.local(e.fire_at) + (" 暂定" if e.provisional else ""), ", ".join(e.tags))
         _out.print(table)
-    if report.sent or report.retried or report.failed:
+    if report.sent or report.retried or report.failed or report.waiting:
         table = Table(title="发送 / deliveries")
         for col in ("提醒 alert", "结果 result", "已送达 delivered", "未送达 failed", "下次 next try"):
             table.add_column(col)
@@ -66,7 +69,16 @@ def _print_report(report) -> None:
         for f in report.failed:
             table.add_row(f.dedupe_key, "[red]failed[/red]", ", ".join(f.fallback_channels) + " (fallback)"
                           if f.fallback_channels else "", ", ".join(f.failed_channels), "")
+        for w in report.waiting:
+            got = ", ".join(w.channels) + (f" + {', '.join(w.fallback_channels)} (fallback)"
+                                           if w.fallback_channels else "")
+            table.add_row(w.dedupe_key, "[magenta]waiting[/magenta]", got.strip(" +"),
+                          ", ".join(w.waiting_for) + " (down)", "")
         _out.print(table)
+    for e in report.channel_events:
+        colour = "red" if e.change == "down" else "green"
+        _out.print(f"[{colour}]渠道 channel {e.channel}: {e.change}[/{colour}]"
+                   + (f" — 补发 releasing {e.released}" if e.change == "up" else ""))
     for r in report.repaired:
         _out.print(f"修复 repaired [{r.kind}] {r.launch_id or ''} {r.detail}")
     for note in report.notes:
@@ -121,6 +133,7 @@ def _alert_rows(status: str | None, launch_id: str | None, limit: int) -> list[d
                 "next_attempt_at": a.next_attempt_at.isoformat() if a.status == "pending" else None,
                 "sent_at": a.sent_at.isoformat() if a.sent_at else None,
                 "last_error": a.last_error,  # masked by the notifiers
+                "waiting_for": list(a.waiting_for),  # channels down it waits for (status waiting)
                 "deliveries": [
                     {"channel": d.channel, "ok": d.ok, "error": d.error, "at": d.at.isoformat()}
                     for d in store.deliveries_for(a.id)
@@ -132,12 +145,13 @@ def _alert_rows(status: str | None, launch_id: str | None, limit: int) -> list[d
 
 def alerts(
     ctx: typer.Context,
-    status: Optional[str] = typer.Option(None, "--status", help="pending | sending | sent | failed (default: all)"),
+    status: Optional[str] = typer.Option(None, "--status",
+                                         help="pending | sending | waiting | sent | failed (default: all)"),
     launch_id: Optional[str] = typer.Option(None, "--launch", help="Only this launch's alerts."),
     limit: int = typer.Option(100, min=1, help="Newest N alerts."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
-    """Alerts in the outbox: pending, sent and failed, with each channel's result."""
+    """Alerts in the outbox: pending, waiting, sent and failed, with each channel's result."""
     if ctx.invoked_subcommand is not None:
         return
     if status is not None and status not in _STATUSES:
@@ -152,12 +166,14 @@ def alerts(
     table = Table(title="提醒 / alerts")
     for col in ("#", "状态 status", "标题 title", "到期 due", "尝试 tries", "渠道结果 channels"):
         table.add_column(col)
-    colours = {"sent": "green", "failed": "red", "pending": "yellow", "sending": "cyan"}
+    colours = {"sent": "green", "failed": "red", "pending": "yellow", "sending": "cyan", "waiting": "magenta"}
     for r in rows:
         chans = "; ".join(
             f"{d['channel']} {'✔' if d['ok'] else '✘'}" + ("" if d["ok"] else f" ({(d['error'] or '')[:60]})")
             for d in r["deliveries"]
         )
+        if r["waiting_for"]:
+            chans += ("; " if chans else "") + "等待 waiting for: " + ", ".join(r["waiting_for"])
         c = colours.get(r["status"], "white")
         table.add_row(str(r["id"]), f"[{c}]{r['status']}[/{c}]", r["title"],
                       runtime.local(_parse(r["due_at"])), str(r["attempts"]), chans or "—")
@@ -200,10 +216,76 @@ def alerts_test(
     raise typer.Exit(0 if ok else 1)
 
 
+def alerts_retry(
+    ids: Optional[list[int]] = typer.Argument(None, help="Alert ids (see `weapp-launch alerts`)."),
+    state: Optional[str] = typer.Option(None, "--state", help="Every alert in this state: failed | waiting."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+) -> None:
+    """Put alerts back in the queue, by id or by state. failed: a fresh retry budget; waiting:
+    the channels they wait for are probed at the next pass. Oldest go first."""
+    if state is not None and state not in ("failed", "waiting"):
+        raise typer.BadParameter("--state: 应为 failed 或 waiting / must be failed or waiting")
+    if not ids and state is None:
+        _err.print("[red]请给出提醒编号或 --state failed|waiting / give alert ids or --state failed|waiting[/red]")
+        raise typer.Exit(2)
+    if ids and state is not None:
+        _err.print("[red]编号与 --state 只能选一种 / give ids or --state, not both[/red]")
+        raise typer.Exit(2)
+    results = runtime.store().requeue_alerts(ids or (), status=state, now=runtime.now())
+    requeued = [r for r in results if r[2] is not None]
+    if as_json:
+        _emit_json({"ok": True, "requeued": len(requeued), "results": [
+            {"id": i, "before": before, "after": after} for i, before, after in results]})
+        return
+    reasons = {
+        "sent": "已发送，无需重发 / already sent",
+        "sending": "正在发送 / being sent right now",
+        "unknown": "没有此提醒 / no such alert",
+    }
+    for i, before, after in results:
+        if after is None:
+            _out.print(f"#{i} 未改动 / left as is: {reasons.get(before, before)}")
+        else:
+            _out.print(f"#{i} {before} → {after}")
+    _out.print(f"重新排队 / re-queued: {len(requeued)}"
+               + ("；下一轮监视即发送 / they go out at the next watcher pass" if requeued else ""))
+
+
+def alerts_channels(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Each channel's circuit breaker (up / down since, next probe) and the alerts waiting for it.
+    Exit 1 if a channel is down."""
+    from launch.watcher import load_notifier_config
+    from notifiers.breaker import channel_health
+
+    config, note, error = load_notifier_config(runtime.settings())
+    if error:
+        _err.print(f"[red]{error}[/red]")
+    rows = channel_health(runtime.store(), config)
+    ok = all(h.ok for h in rows)
+    if as_json:
+        _emit_json({"ok": ok, "note": note or error, "channels": [h.to_json() for h in rows]})
+    else:
+        table = Table(title="通知渠道 / channels")
+        for col in ("渠道 channel", "类型 kind", "状态 state", "等待 waiting", "说明 detail"):
+            table.add_column(col)
+        for h in rows:
+            colour = "green" if h.ok else "red"
+            table.add_row(h.channel, h.kind, f"[{colour}]{h.state}[/{colour}]", str(h.waiting), h.detail)
+        _out.print(table)
+        if note:
+            _out.print(f"[yellow]{note}[/yellow]")
+    raise typer.Exit(0 if ok else 1)
+
+
 def register(app: typer.Typer) -> None:
-    """Add `watch` and the `alerts` group (list; `alerts test`) to the main CLI."""
+    """Add `watch` and the `alerts` group (list; `alerts test`, `alerts retry`, `alerts
+    channels`) to the main CLI."""
     app.command("watch")(watch)
     group = typer.Typer(help="Alerts / 提醒: the outbox and the channels", invoke_without_command=True)
     group.callback(invoke_without_command=True)(alerts)
     group.command("test")(alerts_test)
+    group.command("retry")(alerts_retry)
+    group.command("channels")(alerts_channels)
     app.add_typer(group, name="alerts")

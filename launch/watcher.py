@@ -20,8 +20,13 @@ deliver_due   Due alerts are claimed in small batches (``claim_due_alerts``: SEL
               UPDATE SKIP LOCKED on PostgreSQL, so concurrent watchers never share one),
               delivered through ``notifiers.outbox.deliver_alert`` skipping every channel that
               already has the alert, each channel's result recorded, and the alert marked
-              sent / retried at its backoff time / failed — in one transaction per alert. A
-              failed channel never loses the alert; a channel that got it never gets it again.
+              sent / retried at its backoff time / waiting for a channel that is down / failed
+              — in one transaction per alert. A failed channel never loses the alert; a
+              channel that got it never gets it again. The channels' circuit breakers live in
+              the store (``notifiers.breaker``): first each down channel whose probe is due
+              gets the oldest alert waiting for it (one watcher wins each probe), then the due
+              alerts; a channel that comes back releases its backlog, oldest first. A late
+              alert says "delayed by …" or that its moment has passed (``notifiers.lateness``).
               With no notifiers file, nothing is claimed: alerts stay pending (a note says so).
 repair        Reschedules a run of the store's open launches that is RUNNING but sent no
               heartbeat for ``dead_run_seconds`` (its process died; a live runner replays
@@ -70,6 +75,7 @@ from launch.domain.masking import mask_name, scrub_text
 
 __all__ = [
     "DEFAULT_LIMIT",
+    "ChannelEvent",
     "LINK_ACTORS",
     "Enqueued",
     "Failed",
@@ -77,6 +83,7 @@ __all__ = [
     "Repair",
     "Retried",
     "Sent",
+    "Waiting",
     "WatchContext",
     "deliver_due",
     "enqueue_due",
@@ -139,6 +146,22 @@ class Failed:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    alert_id: int
+    dedupe_key: str
+    channels: tuple[str, ...]  # channels that got it in this pass
+    waiting_for: tuple[str, ...]  # channels down that still lack it (no try spent)
+    fallback_channels: tuple[str, ...] = ()  # forwarded there meanwhile
+
+
+@dataclass(frozen=True)
+class ChannelEvent:
+    channel: str
+    change: str  # down | up
+    released: int  # alerts that waited for it and go out now (when up)
+
+
+@dataclass(frozen=True)
 class Repair:
     kind: str  # inbox | resume | wake | revive | nonces
     launch_id: str | None
@@ -156,6 +179,8 @@ class PassReport:
     sent: list[Sent] = field(default_factory=list)
     retried: list[Retried] = field(default_factory=list)
     failed: list[Failed] = field(default_factory=list)
+    waiting: list[Waiting] = field(default_factory=list)
+    channel_events: list[ChannelEvent] = field(default_factory=list)
     repaired: list[Repair] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -168,6 +193,8 @@ class PassReport:
         self.sent += other.sent
         self.retried += other.retried
         self.failed += other.failed
+        self.waiting += other.waiting
+        self.channel_events += other.channel_events
         self.repaired += other.repaired
         self.notes += other.notes
         self.errors += other.errors
@@ -186,6 +213,7 @@ class PassReport:
             "sent": len(self.sent),
             "retried": len(self.retried),
             "failed": len(self.failed),
+            "waiting": len(self.waiting),
             "repaired": len(self.repaired),
             "errors": len(self.errors),
         }
@@ -221,6 +249,14 @@ class PassReport:
                  "fallback_channels": list(f.fallback_channels)}
                 for f in self.failed
             ],
+            "waiting": [
+                {"alert_id": w.alert_id, "key": w.dedupe_key, "channels": list(w.channels),
+                 "waiting_for": list(w.waiting_for), "fallback_channels": list(w.fallback_channels)}
+                for w in self.waiting
+            ],
+            "channel_events": [
+                {"channel": e.channel, "change": e.change, "released": e.released} for e in self.channel_events
+            ],
             "repaired": [{"kind": r.kind, "launch_id": r.launch_id, "detail": r.detail} for r in self.repaired],
             "lost_claims": self.lost_claims,
             "notes": list(self.notes),
@@ -231,9 +267,10 @@ class PassReport:
         c = self.counts()
         return (
             f"检查步骤 {c['examined']}，新提醒 {c['enqueued']}，已发送 {c['sent']}，待重试 {c['retried']}，"
-            f"失败 {c['failed']}，修复 {c['repaired']}，错误 {c['errors']} / examined {c['examined']} steps, "
-            f"enqueued {c['enqueued']}, sent {c['sent']}, retrying {c['retried']}, failed {c['failed']}, "
-            f"repaired {c['repaired']}, errors {c['errors']} ({self.seconds:.2f} s)"
+            f"等待渠道恢复 {c['waiting']}，失败 {c['failed']}，修复 {c['repaired']}，错误 {c['errors']} / examined "
+            f"{c['examined']} steps, enqueued {c['enqueued']}, sent {c['sent']}, retrying {c['retried']}, "
+            f"waiting {c['waiting']}, failed {c['failed']}, repaired {c['repaired']}, errors {c['errors']} "
+            f"({self.seconds:.2f} s)"
         )
 
 
@@ -357,14 +394,27 @@ def _run_url(flow_run_id: str | None) -> str:
     return ui_url(flow_run_id)
 
 
-def _action_url(gate: Gate, launch_id: str, settings: Any, now: datetime) -> str | None:
+def _action_url(gate: Gate, launch_id: str, attempt: int) -> str | None:
+    """Where the signed link goes: a placeholder naming (launch, gate, attempt). The outbox
+    never holds a token; ``launch.links.render_links`` signs a fresh link at delivery."""
     if gate.actor not in LINK_ACTORS:
         return None
     try:
-        from launch.links import staff_link
+        from launch.links import link_placeholder
     except ImportError:  # the receiver is not installed: no signed link, the Prefect link remains
         return None
-    return staff_link(launch_id, gate.id, settings, now)
+    return link_placeholder(launch_id, gate.id, attempt)
+
+
+def _link_renderer(settings: Any, store: Any, alert: Any, now: datetime):
+    """The body as the channels get it: each link placeholder signed now, a dead one noted.
+    What it returns goes to Apprise only, never back to the store."""
+    from launch.links import render_links
+
+    def render(text: str) -> str:
+        return render_links(text, settings, now, store=store, dedupe_key=alert.dedupe_key)
+
+    return render
 
 
 def _render(ctx: WatchContext, rung: Rung, gate: Gate, step: Any, launch: Any, client: Any,
@@ -382,7 +432,7 @@ def _render(ctx: WatchContext, rung: Rung, gate: Gate, step: Any, launch: Any, c
         due_at=due.at,
         provisional=due.provisional,
         launch_url=_run_url(step.flow_run_id or launch.flow_run_id),
-        action_url=_action_url(gate, launch.id, ctx.settings, now),
+        action_url=_action_url(gate, launch.id, step.attempt),
         tz=getattr(ctx.settings, "timezone", "Asia/Shanghai"),
     )
 
@@ -481,7 +531,9 @@ def _severity_of(title: str) -> str:
 
 def deliver_due(now: datetime | None = None, worker_id: str | None = None, limit: int = DEFAULT_LIMIT, *,
                 ctx: WatchContext | None = None, lease_seconds: float = LEASE_SECONDS) -> PassReport:
-    """Claim and deliver due alerts, at most ``limit`` of them, ``CLAIM_BATCH`` at a time."""
+    """Probe the down channels whose probe is due, then claim and deliver due alerts, at
+    most ``limit`` of them in all, ``CLAIM_BATCH`` at a time."""
+    from notifiers.breaker import StoreBreaker
     from notifiers.outbox import deliver_alert
 
     ctx = ctx or WatchContext.from_runtime()
@@ -503,28 +555,89 @@ def deliver_due(now: datetime | None = None, worker_id: str | None = None, limit
             report.notes.append(f"{note} ({len(waiting)})")
         report.seconds = time.perf_counter() - started
         return report
+    config = ctx.config
+    tz = getattr(ctx.settings, "timezone", "Asia/Shanghai")
+    breakers = StoreBreaker(store, config, now)
+    configured = {c.name for c in config.channels}
+
+    def one(alert: Any) -> None:
+        try:
+            _deliver_one(store, config, alert, now, worker_id, report, deliver_alert,
+                         render=_link_renderer(ctx.settings, store, alert, now),
+                         breaker=breakers.for_alert(), moment=_moment_of(ctx, alert), tz=tz)
+        except Exception as exc:  # noqa: BLE001 - the claim runs out and the alert is tried again
+            log.warning("watcher: alert %s: %s", alert.id, type(exc).__name__)
+            report.errors.append(_err(f"alert {alert.dedupe_key}", exc))
+
     done = 0
+    try:
+        # alerts waiting for a channel that is up again (or no longer configured) go back to the queue
+        down = {n for n, st in breakers.states.items() if st.state == "down" and n in configured}
+        store.release_stranded(down)
+        # one probe per down channel whose probe is due: the oldest alert waiting for it
+        for name in sorted(down):
+            st = breakers.states.get(name)
+            if done >= limit or st is None or st.state != "down" or (st.next_probe_at and st.next_probe_at > now):
+                continue
+            alert = store.claim_waiting_alert(name, now, worker_id, lease_seconds)
+            if alert is not None:
+                done += 1
+                one(alert)
+    except Exception as exc:  # noqa: BLE001 - the due alerts still go out
+        report.errors.append(_err("probe", exc))
     while done < limit:
+        breakers.refresh()  # what other watchers learnt meanwhile
         batch = store.claim_due_alerts(now, worker_id, min(CLAIM_BATCH, limit - done), lease_seconds)
         if not batch:
             break
         done += len(batch)
         for alert in batch:
-            try:
-                _deliver_one(store, ctx.config, alert, now, worker_id, report, deliver_alert)
-            except Exception as exc:  # noqa: BLE001 - the claim runs out and the alert is tried again
-                log.warning("watcher: alert %s: %s", alert.id, type(exc).__name__)
-                report.errors.append(_err(f"alert {alert.dedupe_key}", exc))
+            one(alert)
+    for channel, change, released in breakers.changes:
+        report.channel_events.append(ChannelEvent(channel, change, released))
+        if change == "down":
+            report.notes.append(f"渠道 {channel} 连续失败，标记为中断，其提醒等待恢复（不消耗重试次数）/ channel "
+                                f"{channel} kept failing: marked down, its alerts wait for it (no tries spent)")
+        else:
+            report.notes.append(f"渠道 {channel} 已恢复，{released} 条等待的提醒按先后补发 / channel {channel} is "
+                                f"back: {released} waiting alerts go out, oldest first")
     report.seconds = time.perf_counter() - started
     return report
 
 
+def _moment_of(ctx: WatchContext, alert: Any) -> Any:
+    """What the alert speaks of, for "delayed by" / "moment passed": its step's deadline and
+    whether it is closed, and whether its rung speaks of the time left (before the deadline)."""
+    from notifiers.lateness import BEFORE_DUE_KINDS, AlertMoment
+
+    try:
+        step = ctx.store.get_step_by_id(alert.step_row_id) if alert.step_row_id is not None else None
+        if step is None:
+            return AlertMoment()
+        gate = ctx.catalogue.gates.get(step.step)
+        before_due = sms = False
+        if gate is not None and gate.ladder in ctx.ladders:
+            ladder = ctx.ladders[gate.ladder]
+            sms = ladder.name == "sms"
+            rule = next((r for r in ladder.rungs
+                         if alert.rung == r.id or (alert.rung.startswith(f"{r.id}-") and r.repeat_every_hours
+                                                   and alert.rung[len(r.id) + 1:].isdigit())), None)
+            before_due = rule is not None and rule.when.kind in BEFORE_DUE_KINDS
+        closed = None if step.is_open else (step.finished_at or None)
+        return AlertMoment(step.due_at, before_due, sms, closed)
+    except Exception:  # noqa: BLE001 - no note is better than no alert
+        return AlertMoment()
+
+
 def _deliver_one(store: Any, config: Any, alert: Any, now: datetime, worker_id: str, report: PassReport,
-                 deliver_alert: Any) -> None:
+                 deliver_alert: Any, render: Any = None, breaker: Any = None, moment: Any = None,
+                 tz: str = "Asia/Shanghai") -> None:
     delivered = {d.channel for d in store.deliveries_for(alert.id) if d.ok}
-    outcome = deliver_alert(config, alert, now, delivered, notify_type=_severity_of(alert.title))
+    outcome = deliver_alert(config, alert, now, delivered, notify_type=_severity_of(alert.title), render=render,
+                            breaker=breaker, moment=moment, tz=tz)
     got = tuple(r.name for r in outcome.results if r.ok)
     missing = tuple(r.name for r in outcome.results if not r.ok)
+    became = None
     with store.session() as s:  # the channel results and the new status commit together
         for r in outcome.results:
             store.record_delivery(alert.id, r.name, r.ok, r.error, at=now, session=s)
@@ -534,9 +647,22 @@ def _deliver_one(store: Any, config: Any, alert: Any, now: datetime, worker_id: 
         elif outcome.retry_at is not None:
             kept = store.mark_alert_retry(alert.id, outcome.retry_at, outcome.error, worker_id=worker_id, session=s)
             report.retried.append(Retried(alert.id, alert.dedupe_key, outcome.retry_at, got, missing))
+        elif outcome.waiting:
+            names = ", ".join(outcome.waiting_for)
+            error = outcome.error or (f"等待中断的渠道恢复：{names} / waiting for channels that are down: {names}")
+            became = store.mark_alert_waiting(
+                alert.id, outcome.waiting_for, error, at=now,
+                next_check_at=breaker.next_check(outcome.waiting_for) if breaker is not None else None,
+                worker_id=worker_id, session=s,
+            )
+            kept = became is not None
+            report.waiting.append(Waiting(alert.id, alert.dedupe_key, got, tuple(outcome.waiting_for),
+                                          tuple(outcome.fallback_channels)))
         else:
             kept = store.mark_alert_failed(alert.id, outcome.error, worker_id=worker_id, session=s)
             report.failed.append(Failed(alert.id, alert.dedupe_key, missing, tuple(outcome.fallback_channels)))
+    if became == "pending" and breaker is not None:
+        breaker.refresh()  # a channel came back under another watcher: the alert is due again
     if not kept:
         report.lost_claims += 1
         report.notes.append(
@@ -549,14 +675,17 @@ def _deliver_one(store: Any, config: Any, alert: Any, now: datetime, worker_id: 
 
 def _run_input(gate: Gate, decision: Any) -> dict[str, Any]:
     """The Resume form's input built from a stored decision; it must validate (the server
-    checks it against the form's schema and leaves the run paused otherwise)."""
+    checks it against the form's schema and leaves the run paused otherwise). Prefect keeps
+    it, so its free text is scrubbed; the gate takes the decision itself from the store."""
+    from launch.domain.masking import scrub_form_data, scrub_free_text
+
     form = gate.form
     data = {"decided_by": decision.actor, "outcome": decision.outcome, **(decision.payload or {})}
-    data = {k: v for k, v in data.items() if k in form.model_fields}
+    data = scrub_form_data({k: v for k, v in data.items() if k in form.model_fields})
     try:
         return form.model_validate(data).model_dump(mode="json", exclude_none=True)
     except Exception:  # noqa: BLE001 - an actor label longer than the form allows: shorten it
-        data["decided_by"] = str(decision.actor or "system")[:40]
+        data["decided_by"] = scrub_free_text(str(decision.actor or "system"))[:40]
         return form.model_validate(data).model_dump(mode="json", exclude_none=True)
 
 

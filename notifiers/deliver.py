@@ -4,22 +4,46 @@ Apprise returns False on failure and does not raise. Each channel gets its own
 ``apprise.Apprise`` so its own result is known; the reason of a failure is read from
 Apprise's log records of that call (captured per thread, so concurrent deliveries do
 not mix their errors), with secrets of the URL masked out and personal data scrubbed.
+
+Each delivery goes to a per-delivery URL (:func:`delivery_url`): the channel's URL plus
+its timeouts (``cto`` / ``rto``, read by Apprise's URLBase for every plugin) and, where
+the plugin takes custom headers (``+Name=value``: custom_json / custom_form / custom_xml
+send HTTP headers, the email plugin mail headers), the delivery's idempotency key —
+``Idempotency-Key`` over HTTP, ``X-Idempotency-Key`` in mail. Apprise's email plugin
+writes its own ``Message-ID`` after the custom headers (``make_msgid``, email/base.py),
+so a ``+Message-ID=`` would give the mail two Message-IDs: we do not set it. The key is
+the same on every try of one alert to one channel (:func:`idempotency_key`), so a
+gateway that keeps the keys it has seen delivers a retried alert once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from launch.domain.masking import scrub_text
 from notifiers.config import Channel, NotifierConfig
 
-__all__ = ["NO_CHANNEL", "ChannelResult", "deliver", "mask_secrets", "send_test"]
+__all__ = [
+    "HTTP_KEY_HEADER",
+    "MAIL_KEY_HEADER",
+    "NO_CHANNEL",
+    "ChannelResult",
+    "deliver",
+    "delivery_url",
+    "idempotency_key",
+    "mask_secrets",
+    "send_test",
+]
+
+HTTP_KEY_HEADER = "Idempotency-Key"
+MAIL_KEY_HEADER = "X-Idempotency-Key"
 
 NO_CHANNEL = "(no-channel)"  # the name of the result that says "no channel for these tags"
 MAX_ERROR_CHARS = 500
@@ -151,15 +175,38 @@ def _summarise(lines: list[tuple[int, str]]) -> str:
 # --------------------------------------------------------------------------- sending
 
 
-def _send_one(channel: Channel, title: str, body: str, notify_type: str) -> ChannelResult:
+def idempotency_key(alert_key: str, channel: str) -> str:
+    """The key of one alert's delivery to one channel: the same on every try, from every
+    watcher; nothing personal in it (a digest of the outbox key and the channel name)."""
+    digest = hashlib.sha256(f"{alert_key}\n{channel}".encode()).hexdigest()
+    return f"wl-{digest[:32]}"
+
+
+def delivery_url(channel: Channel, key: str | None = None) -> str:
+    """The channel's URL as one delivery uses it: + timeouts, + the idempotency key where
+    the scheme can carry it (see the module docstring). Holds the channel's secrets: it
+    goes to Apprise only."""
+    params = [f"{k}={v:g}" for k, v in channel.timeouts().items()]
+    if key:
+        if channel.idempotency == "http-header":
+            params.append(f"+{HTTP_KEY_HEADER}={quote(key, safe='')}")
+        elif channel.idempotency == "mail-header":
+            params.append(f"+{MAIL_KEY_HEADER}={quote(key, safe='')}")
+    if not params:
+        return channel.url
+    return channel.url + ("&" if "?" in channel.url else "?") + "&".join(params)
+
+
+def _send_one(channel: Channel, title: str, body: str, notify_type: str, key: str | None = None) -> ChannelResult:
     import apprise
 
     added = False
     ok = False
+    url = delivery_url(channel, key)
     with _capture() as lines:
         try:
             aobj = apprise.Apprise(asset=apprise.AppriseAsset(storage_mode="memory"))
-            added = bool(aobj.add(channel.url))
+            added = bool(aobj.add(url))
             if added:
                 ok = aobj.notify(
                     title=title,
@@ -178,6 +225,8 @@ def _send_one(channel: Channel, title: str, body: str, notify_type: str) -> Chan
             error += f" ({detail})"
     else:
         error = _summarise(lines) or "Apprise 报告发送失败（无详细日志） / Apprise reported a failure (no log detail)"
+    if url != channel.url:
+        error = mask_secrets(error, Channel(channel.name, url, channel.tags))
     return ChannelResult(channel.name, False, mask_secrets(error, channel)[:MAX_ERROR_CHARS])
 
 
@@ -196,19 +245,24 @@ def deliver(
     *,
     skip: Iterable[str] = (),
     notify_type: str = "info",
+    key_for: Callable[[str], str] | None = None,
 ) -> list[ChannelResult]:
     """Send to every channel carrying any of ``tags``, except the channels named in ``skip``.
 
     One result per channel tried. No channel for the tags -> a single ``ok=False``
     result named :data:`NO_CHANNEL`, never an empty silence. (All channels skipped ->
-    an empty list: nothing was left to send.)
+    an empty list: nothing was left to send.) ``key_for(channel name)``: the delivery's
+    idempotency key (None: no key).
     """
     tags = list(tags)
     targets = config.channels_for(tags)
     if not targets:
         return [_no_channel(tags)]
     skipped = set(skip)
-    return [_send_one(ch, title, body, notify_type) for ch in targets if ch.name not in skipped]
+    return [
+        _send_one(ch, title, body, notify_type, key_for(ch.name) if key_for else None)
+        for ch in targets if ch.name not in skipped
+    ]
 
 
 def send_test(config: NotifierConfig, tag: str | None = None) -> list[ChannelResult]:

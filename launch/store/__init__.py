@@ -9,6 +9,7 @@ from launch.store.migrations import current_revision, head_revision, migrate
 from launch.store.models import (
     ALERT_STATUSES,
     BRANCH_STATUSES,
+    CHANNEL_STATES,
     DECISION_CHANNELS,
     IDENTIFIER_KINDS,
     INBOX_RESULTS,
@@ -20,6 +21,7 @@ from launch.store.models import (
 from launch.store.records import (
     AlertRecord,
     BranchRecord,
+    ChannelStateRecord,
     ClientRecord,
     DecisionRecord,
     DeliveryRecord,
@@ -33,6 +35,7 @@ from launch.store.repo import DuplicateClientCode, NotFound, Store, StoreError, 
 __all__ = [
     "ALERT_STATUSES",
     "BRANCH_STATUSES",
+    "CHANNEL_STATES",
     "DECISION_CHANNELS",
     "IDENTIFIER_KINDS",
     "INBOX_RESULTS",
@@ -43,6 +46,7 @@ __all__ = [
     "AlertRecord",
     "BlindIndex",
     "BranchRecord",
+    "ChannelStateRecord",
     "ClientRecord",
     "DecisionRecord",
     "DecryptionError",

@@ -43,7 +43,8 @@ DECISION_CHANNELS = ("ui", "cli", "wechat", "link", "api", "simulator", "system"
 BRANCH_STATUSES = ("started", "done", "failed")
 INBOX_SOURCES = ("wechat", "staff", "system")
 INBOX_RESULTS = ("applied", "duplicate", "noted", "refused", "ignored", "no-launch", "error")
-ALERT_STATUSES = ("pending", "sending", "sent", "failed")
+ALERT_STATUSES = ("pending", "sending", "sent", "failed", "waiting")  # waiting: for a channel marked down
+CHANNEL_STATES = ("up", "down")
 IDENTIFIER_KINDS = ("id_number", "phone", "email", "credit_code")
 
 NAMING_CONVENTION = {
@@ -125,6 +126,25 @@ class ClientIdentifier(Base):
     client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
     digest: Mapped[str] = mapped_column(String(64))
+
+
+class ClientProfileChange(Base):
+    """Profile change counters of a client (name, avatar, intro, categories): one row per
+    field a decided mini-program-profile gate changed, with how many times and when."""
+
+    __tablename__ = "client_profile_changes"
+    __table_args__ = (
+        UniqueConstraint("client_id", "launch_id", "attempt", "field"),
+        Index("ix_client_profile_changes_client_field", "client_id", "field"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    launch_id: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer)
+    field: Mapped[str] = mapped_column(String(16))
+    count: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[datetime]
 
 
 # ---------------------------------------------------------------- launches and steps
@@ -255,6 +275,26 @@ class Alert(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # status "waiting": the channels it waits for, ",name,other," (delimited so a LIKE finds a
+    # whole name); cleared when it is released
+    waiting_for: Mapped[str | None] = mapped_column(String(255))
+
+
+class ChannelState(Base):
+    """A channel's circuit breaker, shared by every watcher on the store. Keyed by the
+    channel's name (never its URL)."""
+
+    __tablename__ = "channel_states"
+
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(8))  # up | down
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    down_since: Mapped[datetime | None]
+    next_probe_at: Mapped[datetime | None]
+    last_ok_at: Mapped[datetime | None]
+    last_failure_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)  # masked by the notifiers
+    updated_at: Mapped[datetime]
 
 
 class AlertDelivery(Base):
@@ -293,4 +333,5 @@ TABLES = (
     "alerts",
     "alert_deliveries",
     "effects",
+    "channel_states",
 )

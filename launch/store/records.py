@@ -28,6 +28,16 @@ class ClientRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ProfileChangeRecord:
+    client_id: str
+    launch_id: str
+    attempt: int
+    field: str
+    count: int
+    changed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class LaunchRecord:
     id: str
     client_id: str
@@ -121,6 +131,26 @@ class AlertRecord:
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    waiting_for: tuple[str, ...] = ()  # status "waiting": the channels it waits for
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStateRecord:
+    """A channel's circuit breaker (by name; never a URL)."""
+
+    channel: str
+    state: str  # up | down
+    consecutive_failures: int
+    down_since: datetime | None
+    next_probe_at: datetime | None
+    last_ok_at: datetime | None
+    last_failure_at: datetime | None
+    last_error: str | None
+    updated_at: datetime
+
+    @property
+    def down(self) -> bool:
+        return self.state == "down"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +177,8 @@ def to_record(cls: type[R], row: Any) -> R:
     values: dict[str, Any] = {}
     for f in fields(cls):  # type: ignore[arg-type]
         value = getattr(row, f.name)
-        if f.name == "tags" and isinstance(value, str):
-            value = tuple(t for t in value.split(",") if t)
+        if f.name in ("tags", "waiting_for") and (value is None or isinstance(value, str)):
+            value = tuple(t for t in (value or "").split(",") if t)
         elif isinstance(value, (dict, list)):
             value = copy.deepcopy(value)
         values[f.name] = value

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,8 +44,10 @@ from launch.store.models import (
     Alert,
     AlertDelivery,
     Branch,
+    ChannelState,
     Client,
     ClientIdentifier,
+    ClientProfileChange,
     Decision,
     Effect,
     InboxEvent,
@@ -56,12 +58,14 @@ from launch.store.models import (
 from launch.store.records import (
     AlertRecord,
     BranchRecord,
+    ChannelStateRecord,
     ClientRecord,
     DecisionRecord,
     DeliveryRecord,
     EffectRecord,
     InboxRecord,
     LaunchRecord,
+    ProfileChangeRecord,
     StepRecord,
     to_record,
 )
@@ -85,6 +89,20 @@ class DuplicateClientCode(StoreError, ValueError):
         super().__init__(f"a client with code {code!r} already exists")
         self.code = code
 
+
+# A signed staff-link token in text (`token=kid.payload.sig`, or the older `token=payload.sig`).
+_LINK_TOKEN = re.compile(r"[?&]token=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+# A bare token as launch.links makes them (kid . payload . 43-character signature), e.g. echoed
+# URL-encoded in a channel's error text.
+_BARE_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,16}\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
+
+
+def _no_tokens(text: str | None) -> str | None:
+    """Error text as it may be stored: any link token in it masked."""
+    if not text:
+        return text
+    text = re.sub(r"(token=)[^\s&'\"]+", r"\1***", text, flags=re.IGNORECASE)
+    return _BARE_TOKEN.sub("***", text)
 
 _CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._:-]*$")
@@ -149,7 +167,7 @@ class Store:
     ) -> None:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite" and parsed.database:
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            Path(parsed.database).expanduser().parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.url = url
         self.engine = make_engine(url, echo=echo)
         self.dialect = self.engine.dialect.name
@@ -396,6 +414,75 @@ class Store:
             kind: {value: counts.get((kind, digest), 0) for value, digest in by_value.items()}
             for kind, by_value in wanted.items()
         }
+
+    # ------------------------------------------------------------ client profile counters
+
+    def profile_changes(
+        self,
+        client_id: str,
+        *,
+        exclude: tuple[str, int] | None = None,
+        session: Session | None = None,
+    ) -> list[ProfileChangeRecord]:
+        """The client's recorded profile changes, oldest first; ``exclude`` = (launch id,
+        attempt) leaves out one decision's own rows (so a replay does not count it twice)."""
+        stmt = (
+            select(ClientProfileChange)
+            .where(ClientProfileChange.client_id == client_id)
+            .order_by(ClientProfileChange.changed_at, ClientProfileChange.id)
+        )
+        if exclude is not None:
+            stmt = stmt.where(
+                or_(ClientProfileChange.launch_id != exclude[0], ClientProfileChange.attempt != exclude[1])
+            )
+        with self._read(session) as s:
+            return [to_record(ProfileChangeRecord, r) for r in s.scalars(stmt)]
+
+    def record_profile_changes(
+        self,
+        client_id: str,
+        launch_id: str,
+        attempt: int,
+        changes: Iterable[tuple[str, int, datetime]],
+        *,
+        session: Session | None = None,
+    ) -> int:
+        """Count (field, times, at) changes of one decided profile gate. Idempotent per
+        (client, launch, attempt, field): a second call adds nothing. Returns rows added."""
+        added = 0
+        with self._write(session) as s:
+            for field, count, at in changes:
+                if count <= 0:
+                    continue
+                _, created = self._insert_or_get(
+                    s,
+                    ClientProfileChange(
+                        client_id=client_id, launch_id=launch_id, attempt=attempt, field=field,
+                        count=int(count), changed_at=_aware(at, "changed_at"),
+                    ),
+                    lambda field=field: s.scalar(select(ClientProfileChange).where(
+                        ClientProfileChange.client_id == client_id,
+                        ClientProfileChange.launch_id == launch_id,
+                        ClientProfileChange.attempt == attempt,
+                        ClientProfileChange.field == field,
+                    )),
+                )
+                added += int(created)
+        return added
+
+    def refuse_decided_step(
+        self, launch_id: str, step: str, attempt: int, *, note: str, session: Session | None = None
+    ) -> StepRecord:
+        """A decided step whose decision broke a rule only the store can check (the profile
+        counters): mark it rejected with the reason; the flow opens the next attempt."""
+        with self._write(session) as s:
+            row = s.scalar(self._step_stmt(launch_id, step, attempt).with_for_update())
+            if row is None:
+                raise NotFound(f"no step {launch_id}/{step}/{attempt}")
+            if row.status == "done":
+                row.status = "rejected"
+            row.note = note
+            return to_record(StepRecord, row)
 
     # ------------------------------------------------------------ launches
 
@@ -1044,7 +1131,14 @@ class Store:
         """Put an alert in the outbox once per ``dedupe_key`` (e.g. "l-…:sms-verification:1:rung-12h").
 
         It becomes due at ``send_after`` (default now). Returns (row, created).
+
+        The outbox holds no credential: a title or body with a signed link token in it
+        (``token=…``) is refused; put ``launch.links.link_placeholder(...)`` where the link
+        goes and the deliverer signs a fresh one.
         """
+        if _LINK_TOKEN.search(title) or _LINK_TOKEN.search(body):
+            raise ValueError("an outbox alert must not hold a signed link token; store launch.links.link_placeholder "
+                             "and let the deliverer sign the link / 提醒正文不得包含链接令牌")
         created = _aware(created_at, "created_at") if created_at else _now()
         due = _aware(send_after, "send_after") if send_after else created
         row = Alert(
@@ -1141,7 +1235,7 @@ class Store:
         values = {
             "status": "pending",
             "next_attempt_at": _aware(next_attempt_at, "next_attempt_at"),
-            "last_error": error,
+            "last_error": _no_tokens(error),
             "claimed_by": None,
             "claimed_until": None,
         }
@@ -1151,7 +1245,7 @@ class Store:
         self, alert_id: int, error: str | None, *, worker_id: str | None = None, session: Session | None = None
     ) -> bool:
         """sending -> failed for good (no more attempts)."""
-        values = {"status": "failed", "last_error": error, "claimed_until": None}
+        values = {"status": "failed", "last_error": _no_tokens(error), "claimed_until": None}
         return self._finish_claim(alert_id, worker_id, values, session)
 
     def record_delivery(
@@ -1170,7 +1264,7 @@ class Store:
             alert_id=alert_id,
             channel=safe_channel_label(channel),
             ok=bool(ok),
-            error=error,
+            error=_no_tokens(error),
             at=_aware(at, "at") if at else _now(),
         )
         with self._write(session) as s:
@@ -1200,6 +1294,260 @@ class Store:
         stmt = select(AlertDelivery).where(AlertDelivery.alert_id == alert_id).order_by(AlertDelivery.at, AlertDelivery.id)
         with self._read(session) as s:
             return [to_record(DeliveryRecord, r) for r in s.scalars(stmt)]
+
+    # ------------------------------------------------------------ alerts waiting for channels
+
+    @staticmethod
+    def _names(channels: Iterable[str]) -> list[str]:
+        return list(dict.fromkeys(safe_channel_label(c)[:64] for c in channels if c))
+
+    @staticmethod
+    def _waiting_text(names: Sequence[str]) -> str | None:
+        text = "," + ",".join(names) + "," if names else None
+        if text is not None and len(text) > 255:
+            raise ValueError("too many channels to wait for / 等待的渠道过多")
+        return text
+
+    def mark_alert_waiting(
+        self,
+        alert_id: int,
+        waiting_for: Iterable[str],
+        error: str | None,
+        *,
+        at: datetime,
+        next_check_at: datetime | None = None,
+        worker_id: str | None = None,
+        session: Session | None = None,
+    ) -> str | None:
+        """sending -> waiting for channels that are down; the try just made is not counted
+        (attempts - 1). Only the named channels still down when this commits are kept (read
+        under a shared lock, so a channel coming back at the same moment releases this alert
+        or is seen as up here); none left -> pending, due ``at``. Returns the new status, or
+        None when the claim was lost."""
+        names = self._names(waiting_for)
+        at = _aware(at, "at")
+        with self._write(session) as s:
+            down = set(s.scalars(
+                select(ChannelState.channel)
+                .where(ChannelState.channel.in_(names), ChannelState.state == "down")
+                .with_for_update(read=True)
+            )) if names else set()
+            still = [n for n in names if n in down]
+            values: dict[str, Any] = {
+                "attempts": case((Alert.attempts > 0, Alert.attempts - 1), else_=0),
+                "last_error": _no_tokens(error),
+                "claimed_by": None,
+                "claimed_until": None,
+            }
+            if still:
+                values.update(status="waiting", waiting_for=self._waiting_text(still),
+                              next_attempt_at=_aware(next_check_at, "next_check_at") if next_check_at else at)
+            else:
+                values.update(status="pending", waiting_for=None, next_attempt_at=at)
+            return values["status"] if self._finish_claim(alert_id, worker_id, values, s) else None
+
+    def claim_waiting_alert(
+        self, channel: str, now: datetime, worker_id: str, lease_seconds: float = 300, *, session: Session | None = None
+    ) -> AlertRecord | None:
+        """Claim the oldest alert (by due time) waiting for ``channel``: the probe of a channel
+        that is down is a real delivery of it. SKIP LOCKED as ``claim_due_alerts``."""
+        now = _aware(now, "now")
+        [name] = self._names([channel])
+        stmt = (
+            select(Alert)
+            .where(Alert.status == "waiting", Alert.waiting_for.contains(f",{name},", autoescape=True))
+            .order_by(Alert.send_after, Alert.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        with self._write(session) as s:
+            row = s.scalar(stmt)
+            if row is None:
+                return None
+            row.status = "sending"
+            row.waiting_for = None  # set again by mark_alert_waiting if it still waits
+            row.claimed_by = worker_id
+            row.claimed_until = now + timedelta(seconds=lease_seconds)
+            row.attempts = (row.attempts or 0) + 1
+            s.flush()
+            return to_record(AlertRecord, row)
+
+    def _release_waiting(self, s: Session, name: str) -> int:
+        result = s.execute(
+            update(Alert)
+            .where(Alert.status == "waiting", Alert.waiting_for.contains(f",{name},", autoescape=True))
+            .values(status="pending", waiting_for=None, next_attempt_at=Alert.send_after)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount or 0)
+
+    def release_waiting(self, channel: str, *, session: Session | None = None) -> int:
+        """Every alert waiting for ``channel`` becomes pending, due at its own due time, so the
+        claims take the backlog oldest first. Returns how many."""
+        [name] = self._names([channel])
+        with self._write(session) as s:
+            return self._release_waiting(s, name)
+
+    def release_stranded(self, down: Iterable[str], *, session: Session | None = None) -> int:
+        """Waiting alerts none of whose channels is in ``down`` (the channels down and still
+        configured) become pending: a channel that came back, or was removed, strands none."""
+        down_set = set(self._names(down))
+        with self._write(session) as s:
+            rows = s.execute(select(Alert.id, Alert.waiting_for).where(Alert.status == "waiting")).all()
+            ids = [i for i, w in rows if not down_set.intersection(t for t in (w or "").split(",") if t)]
+            if not ids:
+                return 0
+            result = s.execute(
+                update(Alert).where(Alert.id.in_(ids), Alert.status == "waiting")
+                .values(status="pending", waiting_for=None, next_attempt_at=Alert.send_after)
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount or 0)
+
+    def waiting_counts(self, *, session: Session | None = None) -> dict[str, int]:
+        """Per channel name: how many alerts wait for it."""
+        counts: dict[str, int] = {}
+        with self._read(session) as s:
+            for w in s.scalars(select(Alert.waiting_for).where(Alert.status == "waiting")):
+                for name in (t for t in (w or "").split(",") if t):
+                    counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def requeue_alerts(
+        self,
+        ids: Iterable[int] = (),
+        *,
+        status: str | None = None,
+        now: datetime,
+        session: Session | None = None,
+    ) -> list[tuple[int, str, str | None]]:
+        """Put alerts back in the queue: by id, or every alert in ``status`` (failed | waiting).
+
+        failed -> pending with a fresh retry budget; waiting -> pending, and each down channel
+        it waited for is due for a probe now; pending -> due now. Due at the alert's own due
+        time when that has passed, so the backlog goes oldest first. Returns (id, status
+        before, status after or None when left alone: sent, sending, unknown id)."""
+        now = _aware(now, "now")
+        if status is not None and status not in ("failed", "waiting"):
+            raise ValueError("status must be failed or waiting / 只能按 failed 或 waiting 重新排队")
+        due = case((Alert.send_after < now, Alert.send_after), else_=now)
+        out: list[tuple[int, str, str | None]] = []
+        with self._write(session) as s:
+            stmt = select(Alert).order_by(Alert.send_after, Alert.id).with_for_update()
+            wanted = [int(i) for i in ids]
+            if status is not None:
+                stmt = stmt.where(Alert.status == status)
+            elif wanted:
+                stmt = stmt.where(Alert.id.in_(wanted))
+            else:
+                return out
+            rows = list(s.scalars(stmt))
+            found = {r.id for r in rows}
+            probe: set[str] = set()
+            for row in rows:
+                before = row.status
+                if before not in ("failed", "waiting", "pending"):
+                    out.append((row.id, before, None))
+                    continue
+                values: dict[str, Any] = {"status": "pending", "next_attempt_at": due, "waiting_for": None}
+                if before == "failed":
+                    values["attempts"] = 0
+                elif before == "waiting":
+                    probe.update(t for t in (row.waiting_for or "").split(",") if t)
+                s.execute(update(Alert).where(Alert.id == row.id).values(**values)
+                          .execution_options(synchronize_session=False))
+                out.append((row.id, before, "pending"))
+            for i in wanted:
+                if i not in found and status is None:
+                    out.append((i, "unknown", None))
+            if probe:
+                s.execute(
+                    update(ChannelState)
+                    .where(ChannelState.channel.in_(sorted(probe)), ChannelState.state == "down")
+                    .values(next_probe_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+        return out
+
+    # ------------------------------------------------------------ channel breakers
+
+    def channel_states(self, *, session: Session | None = None) -> dict[str, ChannelStateRecord]:
+        """Every channel's breaker that has a row (a channel never tried has none: it is up)."""
+        with self._read(session) as s:
+            return {r.channel: to_record(ChannelStateRecord, r) for r in s.scalars(select(ChannelState))}
+
+    def record_channel_result(
+        self,
+        channel: str,
+        ok: bool,
+        *,
+        at: datetime,
+        error: str | None = None,
+        trip_after: int = 3,
+        probe_seconds: float = 300.0,
+        session: Session | None = None,
+    ) -> tuple[ChannelStateRecord, str | None, int]:
+        """One delivery's result on a channel's breaker, under a row lock (two watchers agree).
+
+        A success closes it (up, failures 0) and, when it was down, releases every alert
+        waiting for it in the same transaction; a failure counts, and the ``trip_after``-th
+        consecutive one marks it down with a probe due in ``probe_seconds``. Returns (state,
+        change "up" | "down" | None, alerts released)."""
+        at = _aware(at, "at")
+        [name] = self._names([channel])
+        change: str | None = None
+        released = 0
+        with self._write(session) as s:
+            row, _ = self._insert_or_get(
+                s,
+                ChannelState(channel=name, state="up", consecutive_failures=0, updated_at=at),
+                lambda: s.scalar(select(ChannelState).where(ChannelState.channel == name).with_for_update()),
+            )
+            if ok:
+                if row.state == "down":
+                    change = "up"
+                row.state = "up"
+                row.consecutive_failures = 0
+                row.down_since = None
+                row.next_probe_at = None
+                row.last_ok_at = at
+            else:
+                row.consecutive_failures = (row.consecutive_failures or 0) + 1
+                row.last_failure_at = at
+                row.last_error = (_no_tokens(error) or "")[:500] or None
+                probe_at = at + timedelta(seconds=probe_seconds)
+                if row.state != "down" and row.consecutive_failures >= max(1, trip_after):
+                    change = "down"
+                    row.state = "down"
+                    row.down_since = at
+                    row.next_probe_at = probe_at
+                elif row.state == "down" and (row.next_probe_at is None or row.next_probe_at < probe_at):
+                    row.next_probe_at = probe_at
+            row.updated_at = at
+            s.flush()
+            if change == "up":
+                released = self._release_waiting(s, name)
+            return to_record(ChannelStateRecord, row), change, released
+
+    def claim_channel_probe(
+        self, channel: str, now: datetime, probe_seconds: float = 300.0, *, session: Session | None = None
+    ) -> bool:
+        """Take the probe of a down channel whose probe is due: one watcher wins, and the next
+        probe moves ``probe_seconds`` on. False: not down, not due, or taken."""
+        now = _aware(now, "now")
+        [name] = self._names([channel])
+        with self._write(session) as s:
+            result = s.execute(
+                update(ChannelState)
+                .where(
+                    ChannelState.channel == name,
+                    ChannelState.state == "down",
+                    or_(ChannelState.next_probe_at.is_(None), ChannelState.next_probe_at <= now),
+                )
+                .values(next_probe_at=now + timedelta(seconds=probe_seconds), updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount == 1
 
     # ------------------------------------------------------------ effects ledger
 

@@ -1,6 +1,12 @@
 """Real local endpoints for delivery tests: an aiosmtpd SMTP server and an HTTP server.
 
 Nothing here patches Apprise: messages really travel over sockets on 127.0.0.1.
+
+Both can go down (connections refused) and come back on the same port; the HTTP server can
+answer an error status, or be slow (it keeps the message, then answers after the client's
+read timeout). With ``dedupe`` on, each behaves as an idempotent receiver does: it keeps the
+idempotency keys it has seen (the ``Idempotency-Key`` header; ``X-Idempotency-Key`` in
+mail) and answers a repeat with success without delivering it again.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ import email
 import json
 import socket
 import threading
+import time
 from email import policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,14 +35,25 @@ def free_port() -> int:
 
 
 class SmtpInbox:
-    """aiosmtpd handler that keeps every received message."""
+    """aiosmtpd handler that keeps every received message (a repeated idempotency key is
+    accepted and dropped when ``dedupe`` is on)."""
 
     def __init__(self) -> None:
         self.envelopes: list = []
+        self.keys_seen: set[str] = set()
+        self.duplicates = 0
+        self.dedupe = False
         self._lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook name
+        msg = email.message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+        key = msg.get("X-Idempotency-Key")
         with self._lock:
+            if self.dedupe and key and key in self.keys_seen:
+                self.duplicates += 1
+                return "250 OK (duplicate dropped)"
+            if key:
+                self.keys_seen.add(str(key))
             self.envelopes.append(envelope)
         return "250 OK"
 
@@ -54,10 +72,28 @@ class SmtpServer:
     def __init__(self, *, with_auth: bool = False) -> None:
         self.inbox = SmtpInbox()
         self.port = free_port()
-        kwargs = {}
+        self._kwargs = {}
         if with_auth:
-            kwargs = {"authenticator": self._auth, "auth_require_tls": False, "auth_required": True}
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, **kwargs)
+            self._kwargs = {"authenticator": self._auth, "auth_require_tls": False, "auth_required": True}
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, **self._kwargs)
+        self.is_up = False
+
+    def start(self) -> None:
+        self.controller.start()
+        self.is_up = True
+
+    def stop(self) -> None:
+        if self.is_up:
+            self.controller.stop()
+            self.is_up = False
+
+    def go_down(self) -> None:
+        """Connections are refused until :meth:`come_back` (same port, same inbox)."""
+        self.stop()
+
+    def come_back(self) -> None:
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, **self._kwargs)
+        self.start()
 
     @staticmethod
     def _auth(server, session, envelope, mechanism, auth_data):
@@ -87,31 +123,42 @@ def free_port_fixture():
 @pytest.fixture
 def smtp_server():
     server = SmtpServer()
-    server.controller.start()
+    server.start()
     try:
         yield server
     finally:
-        server.controller.stop()
+        server.stop()
 
 
 @pytest.fixture
 def smtp_auth_server():
     server = SmtpServer(with_auth=True)
-    server.controller.start()
+    server.start()
     try:
         yield server
     finally:
-        server.controller.stop()
+        server.stop()
 
 
 class HttpEndpoint:
     """A tiny JSON-receiving HTTP server standing in for an SMS gateway; can be stopped
-    and started again on the same port, or made to answer an error status."""
+    and started again on the same port (:meth:`go_down` / :meth:`come_back`), made to answer
+    an error status (``status``), or be slow: with ``slow_seconds`` it keeps a new message
+    and answers only after that long (past the client's read timeout). With ``dedupe`` it
+    is an idempotent gateway: a key it has seen gets 200 at once and is not delivered again.
+    ``keys`` holds the idempotency key of each delivered message, ``duplicates`` counts the
+    repeats it dropped, ``requests`` every POST."""
 
     def __init__(self) -> None:
         self.port = free_port()
         self.received: list[tuple[str, dict]] = []
+        self.keys: list[str | None] = []
         self.status = 200
+        self.slow_seconds = 0.0
+        self.dedupe = False
+        self.duplicates = 0
+        self.requests = 0
+        self._seen: set[str] = set()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -126,14 +173,27 @@ class HttpEndpoint:
             def do_POST(self):  # noqa: N802 - http.server hook name
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                key = self.headers.get("Idempotency-Key")
                 status = endpoint.status
-                if status == 200:
-                    with endpoint._lock:
+                with endpoint._lock:
+                    endpoint.requests += 1
+                    repeat = endpoint.dedupe and key is not None and key in endpoint._seen
+                    if repeat:
+                        endpoint.duplicates += 1
+                    elif status == 200:
                         endpoint.received.append((self.path, json.loads(raw.decode("utf-8"))))
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.end_headers()
-                self.wfile.write(b"ok" if status == 200 else b"gateway unavailable")
+                        endpoint.keys.append(key)
+                        if key is not None:
+                            endpoint._seen.add(key)
+                if status == 200 and not repeat and endpoint.slow_seconds:
+                    time.sleep(endpoint.slow_seconds)  # delivered, but the answer comes too late
+                try:
+                    self.send_response(200 if repeat else status)
+                    self.send_header("Content-Type", "text/plain")
+                    self.end_headers()
+                    self.wfile.write(b"ok" if (repeat or status == 200) else b"gateway unavailable")
+                except OSError:  # the client gave up waiting
+                    pass
 
             def log_message(self, *args):  # keep test output quiet
                 pass
@@ -152,6 +212,13 @@ class HttpEndpoint:
             self._server.server_close()
             self._thread.join(timeout=10)
             self._server = None
+
+    def go_down(self) -> None:
+        """Connections are refused until :meth:`come_back`."""
+        self.stop()
+
+    def come_back(self) -> None:
+        self.start()
 
     @property
     def messages(self) -> list[dict]:

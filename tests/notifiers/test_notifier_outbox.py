@@ -239,3 +239,51 @@ def test_mapping_rows_and_comma_tags_are_accepted(http_endpoint):
     cfg = parse_config({"channels": [{"name": "p", "url": http_endpoint.url(), "tags": ["ops"]}]})
     out = deliver_alert(cfg, {"tags": "ops,manager", "title": "t", "body": "b", "attempts": 1}, T0)
     assert out.sent is True and out.delivered_now == ("p",)
+
+
+def test_every_try_and_the_fallback_render_the_links_afresh(smtp_server, http_endpoint, free_port):
+    """The stored body holds a placeholder; each attempt renders it (a newly signed link
+    each time), the fallback sends the rendered text, and nothing rendered is returned."""
+    down = f"json://127.0.0.1:{free_port()}/sms"
+    cfg = make_config(smtp_server.url(), down, attempts=2, fallback_url=http_endpoint.url("/duty"))
+    stored = "处理链接（已签名）：[[staff-link:l-0123456789:content:1]]"
+    row = FakeRow(("manager",), "【逾期 overdue】t", stored)
+    calls: list[datetime] = []
+
+    def attempt(now):
+        row.attempts += 1
+
+        def render(text):
+            calls.append(now)
+            link = f"https://r/gates/l-0123456789/content?token=T{len(calls)}"
+            return text.replace("[[staff-link:l-0123456789:content:1]]", link)
+
+        out = deliver_alert(cfg, row, now, row.delivered, render=render)
+        row.delivered.update(out.delivered_now)
+        return out
+
+    first = attempt(T0)
+    last = attempt(first.retry_at)
+    assert calls == [T0, first.retry_at] and row.body == stored
+    assert last.fallback is True
+    [(_, payload)] = http_endpoint.received
+    assert "token=T2" in payload["message"] and "[[staff-link:" not in payload["message"]
+    assert "token=" not in repr(first) + repr(last)  # the outcome the store records carries no link
+
+
+def test_default_render_uses_the_process_link_keys(monkeypatch, tmp_path, http_endpoint):
+    from launch import runtime
+    from launch.links import LinkKeys, verify_token
+
+    monkeypatch.setenv("WEAPP_LAUNCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WEAPP_LAUNCH_LINK_SECRETS", "k9:" + "s" * 32)
+    runtime.reset()
+    try:
+        cfg = parse_config({"channels": [{"name": "p", "url": http_endpoint.url("/p"), "tags": ["ops"]}]})
+        row = FakeRow(("ops",), "t", "link: [[staff-link:l-0123456789:content:2]]")
+        assert row.attempt(cfg, T0).sent
+        [(_, payload)] = http_endpoint.received
+        token = payload["message"].split("token=", 1)[1].strip()
+        assert verify_token(token, "l-0123456789", "content", T0, LinkKeys([("k9", "s" * 32)])).attempt == 2
+    finally:
+        runtime.reset()

@@ -142,3 +142,91 @@ def test_second_claimer_skips_rows_locked_by_an_open_claim(store, make_store, la
     assert len(result["ids"]) == 3
     assert not set(result["ids"]) & {a.id for a in held}
     assert {a.claimed_by for a in store.list_alerts("sending")} == {"holder", "second"}
+
+
+# ------------------------------------------------------------------ channel breakers, waiting alerts (issue 14)
+
+
+def test_breaker_trips_after_consecutive_failures_and_one_probe_wins(store, make_store):
+    for i in range(2):
+        state, change, _ = store.record_channel_result("ops-phone", False, at=T0, error="HTTP 503", trip_after=3,
+                                                       probe_seconds=300)
+        assert state.state == "up" and change is None and state.consecutive_failures == i + 1
+    store.record_channel_result("ops-phone", True, at=T0)  # a success in between resets the count
+    for _ in range(2):
+        store.record_channel_result("ops-phone", False, at=T0, error="x", trip_after=3, probe_seconds=300)
+    state, change, _ = store.record_channel_result("ops-phone", False, at=T0, error="token=abc.def err",
+                                                   trip_after=3, probe_seconds=300)
+    assert (state.state, change, state.down_since, state.next_probe_at) == (
+        "down", "down", T0, T0 + timedelta(seconds=300))
+    assert "abc.def" not in state.last_error
+    assert store.claim_channel_probe("ops-phone", T0 + timedelta(seconds=299)) is False  # not due
+    other = make_store()
+    due = T0 + timedelta(seconds=300)
+    assert [store.claim_channel_probe("ops-phone", due), other.claim_channel_probe("ops-phone", due)] == [True, False]
+    assert store.channel_states()["ops-phone"].next_probe_at == due + timedelta(seconds=300)
+    assert store.claim_channel_probe("ops-mail", due) is False  # never seen: up
+
+
+def test_waiting_alerts_spend_no_try_and_a_channel_back_releases_them_oldest_first(store, launch_id):
+    alerts = [enqueue(store, launch_id, 1, send_after=T0 + timedelta(minutes=m), prefix=f"p{m}")[0]
+              for m in (20, 0, 10)]
+    store.record_channel_result("ops-phone", False, at=T0, trip_after=1, probe_seconds=600)
+    claimed = store.claim_due_alerts(T0 + timedelta(minutes=30), "w1")
+    assert len(claimed) == 3 and all(a.attempts == 1 for a in claimed)
+    for a in claimed:
+        assert store.mark_alert_waiting(a.id, ["ops-phone"], None, at=T0 + timedelta(minutes=30),
+                                        next_check_at=T0 + timedelta(minutes=10), worker_id="w1") == "waiting"
+    waiting = store.list_alerts("waiting")
+    assert all(a.attempts == 0 and a.waiting_for == ("ops-phone",) for a in waiting)
+    assert store.waiting_counts() == {"ops-phone": 3}
+    assert store.claim_due_alerts(T0 + timedelta(hours=5), "w1") == []  # waiting is not claimable
+    # the probe: the oldest waiting alert (by due time)
+    probe = store.claim_waiting_alert("ops-phone", T0 + timedelta(minutes=40), "w1")
+    assert probe.id == alerts[1].id and probe.status == "sending"
+    _, change, released = store.record_channel_result("ops-phone", True, at=T0 + timedelta(minutes=40))
+    assert (change, released) == ("up", 2)
+    again = store.claim_due_alerts(T0 + timedelta(minutes=41), "w1")
+    assert [a.id for a in again] == [alerts[2].id, alerts[0].id]  # oldest first
+    assert store.waiting_counts() == {}
+
+
+def test_waiting_for_a_channel_that_is_up_again_is_pending(store, launch_id):
+    (a,) = enqueue(store, launch_id, 1)
+    store.claim_due_alerts(T0, "w1")
+    # a stale view thought ops-mail was down; the store knows better
+    assert store.mark_alert_waiting(a.id, ["ops-mail"], "x", at=T0, worker_id="w1") == "pending"
+    assert store.get_alert(a.id).status == "pending" and store.get_alert(a.id).attempts == 0
+    store.claim_due_alerts(T0, "w1")
+    assert store.mark_alert_waiting(a.id, ["ops-mail"], "x", at=T0, worker_id="other") is None  # not its claim
+
+
+def test_release_stranded_and_requeue(store, launch_id):
+    a, b, c = enqueue(store, launch_id, 3)
+    store.record_channel_result("gone", False, at=T0, trip_after=1)
+    store.record_channel_result("ops-phone", False, at=T0, trip_after=1, probe_seconds=3600)
+    store.claim_due_alerts(T0, "w1")
+    store.mark_alert_waiting(a.id, ["gone"], None, at=T0, worker_id="w1")
+    store.mark_alert_waiting(b.id, ["ops-phone", "gone"], None, at=T0, worker_id="w1")
+    store.mark_alert_failed(c.id, "nobody", worker_id="w1")
+    assert store.release_stranded(["ops-phone"]) == 1  # "gone" left the file: a is released, b still waits
+    assert store.get_alert(a.id).status == "pending" and store.get_alert(b.id).status == "waiting"
+    now = T0 + timedelta(minutes=5)
+    assert store.requeue_alerts(status="waiting", now=now) == [(b.id, "waiting", "pending")]
+    assert store.channel_states()["ops-phone"].next_probe_at == now  # probed at the next pass
+    assert store.requeue_alerts([c.id, 424242], now=now) == [(c.id, "failed", "pending"), (424242, "unknown", None)]
+    assert store.get_alert(c.id).attempts == 0 and store.get_alert(c.id).next_attempt_at == T0
+    with pytest.raises(ValueError):
+        store.requeue_alerts(status="sent", now=now)
+
+
+def test_concurrent_results_on_one_breaker_count_every_one(store, make_store):
+    stores = [store, make_store(), make_store()]
+
+    def fail(i):
+        return stores[i % 3].record_channel_result("ops-phone", False, at=T0, trip_after=30, probe_seconds=60)[1]
+
+    with ThreadPoolExecutor(6) as pool:
+        changes = list(pool.map(fail, range(30)))
+    assert changes.count("down") == 1  # tripped once, by the 30th
+    assert store.channel_states()["ops-phone"].consecutive_failures == 30

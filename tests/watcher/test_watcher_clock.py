@@ -210,17 +210,25 @@ def test_alert_text_names_client_gate_todo_due_run_and_signed_link(watch_env):
     assert "截止：2026-10-13 24:00 北京时间" in alert.body
     # the run parked at the gate (here a branch run) holds the Resume form
     assert "http://127.0.0.1:4200/runs/flow-run/0b5e6f1a-0000-4000-8000-00000000000d" in alert.body
-    # a client gate: the signed link for the callback receiver, verifiable with the link key
+    # a client gate: the outbox holds where the signed link goes, never a token ...
     from urllib.parse import parse_qs, urlsplit
 
-    from launch.links import verify_token
+    from launch.links import link_placeholder, render_links, verify_token
 
-    link = next(line.split("：", 1)[1] for line in alert.body.splitlines() if line.startswith("处理链接"))
+    assert "token=" not in alert.body
+    held = next(line.split("：", 1)[1] for line in alert.body.splitlines() if line.startswith("处理链接"))
+    assert held == link_placeholder(launch.id, "design-confirmation", 1)
+    # ... and delivery signs a fresh link for the callback receiver, bound to the attempt
+    sent_at = at(2026, 9, 30, 10, 20)
+    body = render_links(alert.body, runtime.settings(), sent_at, store=store, dedupe_key=alert.dedupe_key)
+    link = next(line.split("：", 1)[1] for line in body.splitlines() if line.startswith("处理链接"))
     parts = urlsplit(link)
     assert parts.path == f"/gates/{launch.id}/design-confirmation" and parts.netloc == "launch.example.com"
-    expiry = verify_token(parse_qs(parts.query)["token"][0], launch.id, "design-confirmation",
-                          at(2026, 9, 30, 11), runtime.settings().link_key())
-    assert expiry == at(2026, 9, 30, 10, 5) + timedelta(hours=runtime.settings().link_ttl_hours)
+    claims = verify_token(parse_qs(parts.query)["token"][0], launch.id, "design-confirmation",
+                          at(2026, 9, 30, 11), runtime.settings().link_keys())
+    assert claims.attempt == 1
+    assert claims.expires_at == sent_at + timedelta(hours=runtime.settings().link_ttl_hours)
+    assert store.get_alert(alert.id).body == alert.body  # the rendered text never went back
 
 
 def test_individual_client_name_is_masked(watch_env):

@@ -97,9 +97,10 @@ def test_outage_of_the_phone_gateway_retried_then_delivered_once(watch_env, smtp
     assert "剩余 12 小时" in payload["message"]
 
 
-def test_last_try_failed_goes_to_the_fallback_and_is_kept_as_failed(watch_env, smtp_server, http_endpoint,
-                                                                      monkeypatch, tmp_path):
-    # developers are reached by phone only; the gateway answers 503 throughout
+def test_a_dead_channel_forwards_at_once_then_waits_and_gets_it_when_back(watch_env, smtp_server, http_endpoint,
+                                                                          monkeypatch, tmp_path):
+    # developers are reached by phone only; the gateway answers 503 until it is fixed. Before
+    # issue 14 the alert was marked failed after its 2 tries and never reached the phone.
     use_notifiers(monkeypatch, tmp_path, _channels(
         smtp_server, http_endpoint, attempts=2, backoff=(60,), phone_tags=("dev",), mail_tags=("ops",),
         fallback="ops",
@@ -111,19 +112,41 @@ def test_last_try_failed_goes_to_the_fallback_and_is_kept_as_failed(watch_env, s
     open_gate(store, launch.id, "implementation", at(2026, 10, 16, 16))
     p1 = watch_once(at(2026, 10, 16, 16, 1), repair_runs=False)
     assert len(p1.retried) == 1 and smtp_server.inbox.messages == []
+    # 2nd consecutive failure = min(breaker.failures 3, retry.attempts 2): the phone is down
     p2 = watch_once(at(2026, 10, 16, 16, 2, 1), repair_runs=False)
-    [f] = p2.failed
-    assert f.failed_channels == ("ops-phone",) and f.fallback_channels == ("ops-mail",)
+    assert p2.failed == [] and p2.retried == []
+    [w] = p2.waiting
+    assert w.waiting_for == ("ops-phone",) and w.fallback_channels == ("ops-mail",)  # forwarded at once, by mail
+    assert [(e.channel, e.change) for e in p2.channel_events] == [("ops-phone", "down")]
     [alert] = store.list_alerts(launch_id=launch.id)
-    assert alert.status == "failed" and alert.attempts == 2 and "ops-phone" in alert.last_error
+    assert alert.status == "waiting" and alert.waiting_for == ("ops-phone",)
+    assert alert.attempts == 1  # the try that met a dead channel is given back
     assert _deliveries(store, alert.id) == [("ops-phone", False), ("ops-phone", False), ("ops-mail", True)]
     [mail] = smtp_server.inbox.messages
     assert mail["Subject"] == f"【转发 fallback】{alert.title}"
-    assert "dev" in smtp_server.inbox.text_of(mail)
+    text = smtp_server.inbox.text_of(mail)
+    assert "dev" in text and "ops-phone" in text and "are down" in text
     assert http_endpoint.received == []
-    # a failed alert is kept, not retried for ever
+    assert store.channel_states()["ops-phone"].state == "down"
+
+    # next morning: the probe (the oldest waiting alert) still meets 503; nothing is forwarded twice
     p3 = watch_once(at(2026, 10, 17, 9), repair_runs=False)
-    assert p3.sent == p3.retried == p3.failed == [] and len(smtp_server.inbox.messages) == 1
+    assert p3.sent == p3.retried == p3.failed == [] and [x.alert_id for x in p3.waiting] == [alert.id]
+    assert len(smtp_server.inbox.messages) == 1
+    assert store.get_alert(alert.id).status == "waiting"
+
+    http_endpoint.status = 200  # fixed
+    p4 = watch_once(at(2026, 10, 17, 9, 1), repair_runs=False)  # before the next probe: left waiting
+    assert p4.sent == [] and http_endpoint.received == []
+    p5 = watch_once(at(2026, 10, 17, 9, 5, 30), repair_runs=False)
+    [s] = p5.sent
+    assert s.channels == ("ops-phone",)
+    assert [(e.channel, e.change) for e in p5.channel_events] == [("ops-phone", "up")]
+    [(_, payload)] = http_endpoint.received
+    assert payload["title"].endswith(alert.title) and "delayed by 17 h" in payload["message"]
+    assert store.get_alert(alert.id).status == "sent"
+    p6 = watch_once(at(2026, 10, 18, 9), repair_runs=False)
+    assert p6.sent == p6.waiting == [] and len(http_endpoint.received) == 1 and len(smtp_server.inbox.messages) == 1
 
 
 def test_no_channels_configured_keeps_alerts_pending_until_they_are(watch_env, smtp_server, http_endpoint,

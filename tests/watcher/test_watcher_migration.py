@@ -36,7 +36,7 @@ def test_upgrade_from_0001_sets_cursors_of_open_steps_and_downgrades(db_url):
                     "VALUES ('l-1', 'content', :a, :s, :t, false)"), {"a": attempt, "s": status, "t": t})
         store = Store(db_url, Fernet.generate_key(), os.urandom(32))  # migrates to head
         try:
-            assert store.health()["current_revision"] == head_revision() == "0002"
+            assert store.health()["current_revision"] == head_revision()
             cursors = {s.attempt: store.alert_cursor(s.id) for s in store.steps_for("l-1")}
             assert cursors == {1: t, 2: t, 3: None}
             assert [s.attempt for s, _ in store.steps_with_alerts_due(t)] == [1, 2]
@@ -45,6 +45,34 @@ def test_upgrade_from_0001_sets_cursors_of_open_steps_and_downgrades(db_url):
         with engine.connect() as conn:
             command.downgrade(alembic_config(connection=conn), "0001")
             conn.commit()
+        with engine.connect() as conn:
+            command.upgrade(alembic_config(connection=conn), "head")
+            conn.commit()
+    finally:
+        engine.dispose()
+
+
+def test_0003_adds_the_breakers_and_its_downgrade_puts_waiting_alerts_back_to_pending(db_url):
+    from sqlalchemy import inspect
+
+    t = datetime(2026, 10, 1, 1, 0, tzinfo=UTC)
+    store = Store(db_url, Fernet.generate_key(), os.urandom(32))
+    try:
+        assert "channel_states" in inspect(store.engine).get_table_names()
+        alert, _ = store.enqueue_alert(dedupe_key="sys:x", rung="now", title="t", body="b", tags=["ops"], send_after=t)
+        store.record_channel_result("ops-phone", False, at=t, trip_after=1)
+        store.claim_due_alerts(t, "w")
+        assert store.mark_alert_waiting(alert.id, ["ops-phone"], None, at=t, worker_id="w") == "waiting"
+    finally:
+        store.close()
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            command.downgrade(alembic_config(connection=conn), "0002")
+            conn.commit()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT status FROM alerts")).scalar() == "pending"
+            assert "channel_states" not in inspect(conn).get_table_names()
         with engine.connect() as conn:
             command.upgrade(alembic_config(connection=conn), "head")
             conn.commit()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import time
 
-import httpx
 import pytest
 
 from deployments.serve import WATCHER
@@ -34,14 +33,15 @@ def scheduled_stack(tmp_path_factory):
 
 
 def watcher_runs(s: Stack) -> list[dict]:
-    deployments = httpx.post(f"{s.api_url}/deployments/filter", json={}, timeout=10).json()
-    [watcher] = [d for d in deployments if d["name"] and d["flow_id"] and d.get("schedules") and
-                 any(sch["active"] for sch in d["schedules"])]
-    flows = {f["id"]: f["name"] for f in httpx.post(f"{s.api_url}/flows/filter", json={}, timeout=10).json()}
-    assert flows[watcher["flow_id"]] == WATCHER, "only the deadline watcher is scheduled"
-    assert watcher["schedules"][0]["schedule"]["interval"] == 10.0
-    body = {"flow_runs": {"deployment_id": {"any_": [watcher["id"]]}}}
-    return httpx.post(f"{s.api_url}/flow_runs/filter", json=body, timeout=10).json()
+    with s.http() as c:  # Prefect's API asks for basic auth and a CSRF token
+        deployments = c.post("deployments/filter", json={}).json()
+        [watcher] = [d for d in deployments if d["name"] and d["flow_id"] and d.get("schedules") and
+                     any(sch["active"] for sch in d["schedules"])]
+        flows = {f["id"]: f["name"] for f in c.post("flows/filter", json={}).json()}
+        assert flows[watcher["flow_id"]] == WATCHER, "only the deadline watcher is scheduled"
+        assert watcher["schedules"][0]["schedule"]["interval"] == 10.0
+        body = {"flow_runs": {"deployment_id": {"any_": [watcher["id"]]}}}
+        return c.post("flow_runs/filter", json=body).json()
 
 
 def test_the_server_starts_the_watcher_on_its_schedule(scheduled_stack):
