@@ -26,12 +26,32 @@ def facts_for(store, intake: Intake, exclude_client_id: str | None = None) -> Kn
     if value not in identifiers.setdefault(kind, []):
         identifiers[kind] = [*identifiers[kind], value]
     usage = store.identifier_usage({k: v for k, v in identifiers.items() if v}, exclude_client_id=exclude_client_id)
+    oa = intake.registration.official_account if intake.registration.path == "reuse_official_account" else None
+    pending = {oa.appid: pending_fast_registrations(store, oa.appid, exclude_client_id)} if oa else {}
     return KnownFacts(
         mini_programs_per_id_number=usage.get("id_number", {}),
         mini_programs_per_phone=usage.get("phone", {}),
         mini_programs_per_subject=usage.get("credit_code", {}),
         used_emails=frozenset(e for e, n in usage.get("email", {}).items() if n > 0),
+        pending_fast_registrations=pending,
     )
+
+
+def pending_fast_registrations(store, oa_appid: str, exclude_client_id: str | None = None) -> int:
+    """Running launches of OTHER clients on the reuse path through the 公众号 ``oa_appid`` whose
+    fast registration has not passed yet: a 公众号 with a registration still pending cannot
+    start another (rule official-account-registration-pending). A launch that has not reached
+    the gate yet counts too (it is about to start one): the stricter reading."""
+    count = 0
+    for launch in store.list_launches("running"):
+        if launch.registration_path != "reuse_official_account" or launch.client_id == exclude_client_id:
+            continue
+        if any(s.step == "fast-registration" and s.status == "done" for s in store.steps_for(launch.id)):
+            continue
+        intake = store.client_intake(launch.client_id)
+        if ((intake.get("registration") or {}).get("official_account") or {}).get("appid") == oa_appid:
+            count += 1
+    return count
 
 
 def check_intake(intake: Intake, today: date, exclude_client_id: str | None = None) -> CheckResult:

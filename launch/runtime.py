@@ -31,7 +31,9 @@ def calendar() -> WorkCalendar:
 
 @lru_cache
 def catalogue() -> Catalogue:
-    return load_catalogue(get_settings().process_file)
+    settings = get_settings()
+    # Gates behind a setting (a `switch` in the catalogue) are dropped when it is off.
+    return load_catalogue(settings.process_file).with_switches({"trial_acceptance": settings.trial_acceptance})
 
 
 def settings() -> Settings:

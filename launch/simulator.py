@@ -23,21 +23,32 @@ PASSING: dict[str, dict] = {
     "official-account-authorization": {"outcome": "done"},
     "fast-registration": {"outcome": "succeeded", "appid": "wx0123456789abcdef", "original_id": "gh_0123456789ab"},
     "admin-binding": {"outcome": "done"},
-    "filing-submission": {"outcome": "done"},
+    # first setting of each field (no changes counted against WeChat's limits)
+    "mini-program-profile": {"outcome": "set", "name": "示例小程序", "avatar_set": True,
+                             "intro": "示例门店的点餐与会员服务 / ordering and membership", "categories": ["餐饮服务"]},
+    "filing-materials": {"outcome": "confirmed"},
     "face-verification": {"outcome": "passed"},
+    "filing-submission": {"outcome": "done"},
     "first-review": {"outcome": "passed"},
     "sms-verification": {"outcome": "verified"},
+    "filing-resubmission": {"outcome": "resubmitted"},
     "bureau-review": {"outcome": "approved", "filing_number": "粤ICP备2026012345号-1X"},
     "design-draft": {"outcome": "done"},
     "design-confirmation": {"outcome": "confirmed"},
     "implementation": {"outcome": "done", "version": "1.0.0"},
     "content": {"outcome": "done"},
+    "trial-acceptance": {"outcome": "accepted", "trial_members": ["客户体验员 / client tester"], "qr_shared": True},
     "review-submission": {"outcome": "submitted", "version": "1.0.0"},
     "code-review": {"outcome": "passed"},
     "release": {"outcome": "released"},
 }
 
 # The demo's story: one bureau rejection, one SMS timeout, one design rework, one review failure.
+# The filing goes materials → face task → submission → first review → SMS; the SMS times
+# out (timed_out), staff resubmit (filing-resubmission, PASSING), a new SMS arrives and is
+# verified (sms-verification #2, PASSING); the bureau rejects once, the filing is resubmitted
+# (the face task, still inside its 3 days, is reused) and goes through first review and the
+# SMS again.
 BUMPY: dict[str, list[dict]] = {
     "design-confirmation": [{"outcome": "rework", "feedback": "首页配色改为品牌橙色 / brand orange on the home page"}],
     "sms-verification": [{"outcome": "timed_out"}],
@@ -88,10 +99,8 @@ def push_for(gate: str, answer: dict, appid: str | None, original_id: str | None
             return f"/wechat/{appid}/events", {**event, "Event": "weapp_audit_success", "SuccTime": now}
         return f"/wechat/{appid}/events", {**event, "Event": "weapp_audit_fail", "Reason": answer.get("reason", ""),
                                            "FailTime": now, "ScreenShot": ""}
-    if gate == "fast-registration" and credit_code and outcome == "succeeded":
-        return "/wechat/auth", {**icp, "InfoType": "notify_third_fasteregister", "appid": answer["appid"], "status": 0,
-                                "auth_code": "simulated", "msg": "OK",
-                                "info": {"name": "", "code": credit_code, "code_type": 1}}
+    # fast-registration: the reuse path's account/fastregister answers at once (no push);
+    # notify_third_fasteregister belongs to the legal person's face-check registration.
     return None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -81,10 +82,31 @@ class Gate(BaseModel):
     ladder: str = "standard"
     path: RegistrationPath | None = None
     skip_for_subject_types: tuple[str, ...] = ()
+    # On these registration paths the gate is met only when an earlier outcome asks for it
+    # (wechat-verification on the reuse path: after "registered but 认证 failed"), so it is
+    # not part of the path's list of gates (gates_of / gates_for); the flow opens it.
+    optional_on_paths: tuple[RegistrationPath, ...] = ()
+    # How long what this gate produced stays usable, from the moment the gate opened
+    # (WeChat's face-verification task: 3 days). A later step that needs it redoes the
+    # gate once it is older than this.
+    valid_for: Deadline | None = None
+    # A boolean setting that turns this gate on (WEAPP_LAUNCH_<SWITCH>); off drops the gate.
+    switch: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
 
     @property
     def form(self) -> type[GateForm]:
         return FORMS[self.id]
+
+    def result_expired(self, opened_at: datetime, now: datetime) -> bool:
+        """True when what the gate produced (opened at ``opened_at``) is no longer usable at
+        ``now``. Clock time only (hours/days); a gate without ``valid_for`` never expires."""
+        v = self.valid_for
+        if v is None:
+            return False
+        if v.workdays is not None:
+            raise ValueError(f"gates.{self.id}.valid_for: use hours or days / 有效期须用 hours 或 days")
+        life = timedelta(hours=v.hours) if v.hours is not None else timedelta(days=v.days)
+        return now - opened_at >= life
 
     def key(self, attempt: int) -> str:
         """Prefect pause key of an attempt: lowercase, digits and dashes only."""
@@ -160,11 +182,20 @@ class Catalogue(BaseModel):
             for g in self.gates.values()
             if g.phase == phase
             and (g.path is None or path is None or g.path == path)
+            and (path is None or path not in g.optional_on_paths)
             and (subject_type is None or subject_type not in g.skip_for_subject_types)
         ]
 
     def gates_for(self, path: str, subject_type: str | None = None) -> list[Gate]:
         return [g for p in self.phase_order() for g in self.gates_of(p.id, path, subject_type)]
+
+    def with_switches(self, switches: dict[str, bool]) -> "Catalogue":
+        """The catalogue without the gates whose ``switch`` is off in ``switches``
+        (a switch not given stays on)."""
+        keep = {k: g for k, g in self.gates.items() if g.switch is None or switches.get(g.switch, True)}
+        if len(keep) == len(self.gates):
+            return self
+        return self.model_copy(update={"gates": keep})
 
 
 def _deep_merge(base: dict, override: dict) -> dict:

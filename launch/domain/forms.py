@@ -11,9 +11,9 @@ them up front. Messages are "中文 / English" and name the field.
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 # Province abbreviations used in filing numbers (京ICP备…, 粤B2-…).
 _PROVINCE_CHARS = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
@@ -73,9 +73,16 @@ class DoneForm(GateForm):
 
 
 class SubjectInfoForm(GateForm):
+    """Standalone path: the account exists. Also decided by WeChat's notify_third_fasteregister
+    push (enterprise fast registration through the legal person's face check), which carries
+    the AppID but no original id: the original id is then entered later, or never (pushes on
+    the message-event URL name the AppID in the path)."""
+
     outcome: Literal["submitted"] = Field(default="submitted", title="结果 / Outcome")
     appid: str = Field(pattern=APPID.pattern, title="AppID", description="wx 开头 18 位 / wx + 16 hex")
-    original_id: str = Field(pattern=ORIGINAL_ID.pattern, title="原始 ID / Original id", description="gh_ + 12 hex")
+    original_id: str | None = Field(
+        default=None, pattern=ORIGINAL_ID.pattern, title="原始 ID / Original id", description="gh_ + 12 hex"
+    )
     passing_outcomes: ClassVar = ("submitted",)
 
 
@@ -89,16 +96,82 @@ class PassFailForm(GateForm):
 
 
 class FastRegistrationForm(GateForm):
-    outcome: Literal["succeeded", "failed"] = Field(title="结果 / Outcome")
+    """复用公众号资质快速注册: WeChat answers account/fastregister at once with the AppID,
+    is_wx_verify_succ (the 认证 was copied) and is_link_succ (linked to the 公众号); no push.
+
+    ``registered_unverified`` = registered but 认证 failed: the mini-program exists (the
+    registration passed) and only the 认证 is done again, at the wechat-verification gate.
+    ``failed`` = nothing was registered: the 公众号 admin authorises again.
+    """
+
+    outcome: Literal["succeeded", "registered_unverified", "failed"] = Field(
+        title="结果 / Outcome",
+        description="succeeded 注册且认证成功；registered_unverified 已注册但认证失败（只需重新认证）；failed 未注册"
+        " / registered and verified; registered but 认证 failed (redo the 认证 only); not registered",
+    )
     appid: str | None = Field(default=None, pattern=APPID.pattern, title="AppID")
     original_id: str | None = Field(default=None, pattern=ORIGINAL_ID.pattern, title="原始 ID / Original id")
+    linked: bool | None = Field(
+        default=None, title="已关联公众号 / Linked to the 公众号", description="is_link_succ"
+    )
     reason: str | None = Field(default=None, max_length=500, title="原因 / Reason")
-    passing_outcomes: ClassVar = ("succeeded",)
+    passing_outcomes: ClassVar = ("succeeded", "registered_unverified")
 
     def problems(self) -> list[FormProblem]:
-        return _required_when(self, "appid", "succeeded", "AppID", "appid") + _required_when(
-            self, "reason", "failed", "原因", "reason"
+        return (
+            _required_when(self, "appid", "succeeded", "AppID", "appid")
+            + _required_when(self, "appid", "registered_unverified", "AppID", "appid")
+            + _required_when(self, "reason", "failed", "原因", "reason")
         )
+
+
+def _split_list(value: object) -> object:
+    # The CLI sends text: "餐饮|外卖" (also 、 , ，) becomes a list.
+    if isinstance(value, str):
+        import re as _re
+
+        return [v.strip() for v in _re.split(r"[|、,，]", value) if v.strip()]
+    return value
+
+
+class MiniProgramProfileForm(GateForm):
+    """小程序基本信息 before filing: WeChat reports a filing as not possible while the name,
+    avatar, introduction or service category is missing. The change counters on the client
+    are checked against WeChat's limits when the gate is decided (launch/domain/profile.py)."""
+
+    outcome: Literal["set"] = Field(default="set", title="结果 / Outcome")
+    name: str = Field(default="", max_length=30, title="小程序名称 / Name")
+    avatar_set: bool = Field(default=False, title="头像已设置 / Avatar set")
+    intro: str = Field(default="", max_length=120, title="简介 / Introduction")
+    categories: Annotated[list[str], BeforeValidator(_split_list)] = Field(
+        default_factory=list, max_length=20, title="服务类目 / Service categories",
+        description="最多 5 个；命令行用 | 分隔 / at most 5; on the command line separated by |",
+    )
+    name_changes: int = Field(default=0, ge=0, le=10, title="本次名称修改次数 / Name changes now",
+                              description="首次设置不算修改 / the first setting is not a change")
+    avatar_changes: int = Field(default=0, ge=0, le=10, title="本次头像修改次数 / Avatar changes now")
+    intro_changes: int = Field(default=0, ge=0, le=10, title="本次简介修改次数 / Introduction changes now")
+    category_changes: int = Field(default=0, ge=0, le=10, title="本次类目修改次数 / Category changes now")
+    passing_outcomes: ClassVar = ("set",)
+
+    def problems(self) -> list[FormProblem]:
+        found = []
+
+        def missing(field: str, rule: str, zh: str, en: str) -> None:
+            found.append(FormProblem(
+                field=field, rule=rule,
+                message=f"备案前须设置{zh}（规则 {rule}） / the {en} must be set before filing (rule {rule})",
+            ))
+
+        if not self.name.strip():
+            missing("name", "profile-name-missing", "小程序名称", "name")
+        if not self.avatar_set:
+            missing("avatar_set", "profile-avatar-missing", "头像", "avatar")
+        if not self.intro.strip():
+            missing("intro", "profile-intro-missing", "简介", "introduction")
+        if not self.categories:
+            missing("categories", "profile-categories-missing", "服务类目", "service category")
+        return found
 
 
 class ReviewDecisionForm(GateForm):
@@ -122,6 +195,96 @@ class SmsVerificationForm(GateForm):
 
     def problems(self) -> list[FormProblem]:
         return _required_when(self, "reason", "rejected", "原因", "reason")
+
+
+class FilingMaterialsForm(GateForm):
+    """Every filing material is ready (WeChat: create the face task only then)."""
+
+    outcome: Literal["confirmed"] = Field(default="confirmed", title="结果 / Outcome")
+    passing_outcomes: ClassVar = ("confirmed",)
+
+
+class FaceVerificationForm(GateForm):
+    """The admin's face check on the task created when this gate opened."""
+
+    outcome: Literal["passed", "failed"] = Field(title="结果 / Outcome")
+    task_id: str | None = Field(
+        default=None,
+        max_length=128,
+        title="核验任务 ID / Verify task id",
+        description="create_icp_verifytask 返回的 task_id，提交备案时带上 / the task id the filing carries",
+    )
+    reason: str | None = Field(default=None, max_length=500, title="原因 / Reason")
+    passing_outcomes: ClassVar = ("passed",)
+
+    def problems(self) -> list[FormProblem]:
+        return _required_when(self, "reason", "failed", "原因", "reason")
+
+
+class FilingSubmissionForm(GateForm):
+    """The filing is submitted (apply_icp_filing), carrying the face task's id."""
+
+    outcome: Literal["done"] = Field(default="done", title="结果 / Outcome")
+    verify_task_id: str | None = Field(
+        default=None,
+        max_length=128,
+        title="人脸核验任务 ID / Face verify task id",
+        description="备案申请携带的人脸核身任务 ID（3 天内有效）/ the face task id the application carries (valid 3 days)",
+    )
+    passing_outcomes: ClassVar = ("done",)
+
+
+class FilingResubmissionForm(GateForm):
+    """After an SMS timeout or five wrong entries the filing is back on the platform:
+    staff resubmit it; only then does MIIT send a new SMS."""
+
+    outcome: Literal["resubmitted"] = Field(default="resubmitted", title="结果 / Outcome")
+    passing_outcomes: ClassVar = ("resubmitted",)
+
+
+_PHONE_LIKE = re.compile(r"\+?\d[\d\s-]{6,}\d")
+
+
+class TrialAcceptanceForm(GateForm):
+    """The client has tried the trial version (体验版) and accepts it before 提审."""
+
+    outcome: Literal["accepted", "changes_requested"] = Field(title="结果 / Outcome")
+    trial_members: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        title="体验成员 / Trial members",
+        description="已添加的体验成员（微信号或姓名；手机号会被遮盖）/ trial members added (WeChat id or name; "
+        "phone-like values are masked)",
+    )
+    qr_shared: bool = Field(default=False, title="已分享体验版二维码 / Trial QR code shared")
+    feedback: str | None = Field(default=None, max_length=1000, title="修改意见 / Requested changes")
+    passing_outcomes: ClassVar = ("accepted",)
+
+    def problems(self) -> list[FormProblem]:
+        found = _required_when(self, "feedback", "changes_requested", "修改意见", "requested changes")
+        if self.outcome == "accepted":
+            if not [m for m in self.trial_members if m.strip()]:
+                found.append(FormProblem(
+                    field="trial_members", rule="trial-members-required",
+                    message="客户验收前须添加至少一名体验成员 / add at least one trial member before the client accepts",
+                ))
+            if not self.qr_shared:
+                found.append(FormProblem(
+                    field="qr_shared", rule="trial-qr-required",
+                    message="客户验收前须分享体验版二维码 / share the trial version's QR code before the client accepts",
+                ))
+        return found
+
+    def payload(self) -> dict:
+        data = super().payload()
+        data["trial_members"] = [_PHONE_LIKE.sub(lambda m: _mask_phone_like(m.group(0)), t)
+                                 for t in self.trial_members]
+        return data
+
+
+def _mask_phone_like(text: str) -> str:
+    digits = re.sub(r"\D", "", text)
+    return digits[:3] + "****" + digits[-4:] if len(digits) >= 7 else "****"
 
 
 class BureauReviewForm(GateForm):
@@ -199,8 +362,11 @@ FORMS: dict[str, type[GateForm]] = {
     "official-account-authorization": DoneForm,
     "fast-registration": FastRegistrationForm,
     "admin-binding": DoneForm,
-    "filing-submission": DoneForm,
-    "face-verification": PassFailForm,
+    "mini-program-profile": MiniProgramProfileForm,
+    "filing-materials": FilingMaterialsForm,
+    "face-verification": FaceVerificationForm,
+    "filing-submission": FilingSubmissionForm,
+    "filing-resubmission": FilingResubmissionForm,
     "first-review": ReviewDecisionForm,
     "sms-verification": SmsVerificationForm,
     "bureau-review": BureauReviewForm,
@@ -208,6 +374,7 @@ FORMS: dict[str, type[GateForm]] = {
     "design-confirmation": DesignConfirmationForm,
     "implementation": VersionForm,
     "content": DoneForm,
+    "trial-acceptance": TrialAcceptanceForm,
     "review-submission": ReviewSubmissionForm,
     "code-review": CodeReviewForm,
     "release": ReleaseForm,

@@ -44,7 +44,8 @@ from launch.domain.masking import mask_email, mask_id_number, mask_licence, mask
 __all__ = [
     "ADDRESS_MOST_DETAILED_NOTE",
     "DOCUMENT_KINDS",
-    "PRE_APPROVAL_ITEMS",
+    "FIXED_DOCUMENT_KINDS",
+    "PRE_APPROVAL_ITEM_PATTERN",
     "Contact",
     "Document",
     "DocumentKind",
@@ -55,10 +56,10 @@ __all__ = [
     "OfficialAccount",
     "Person",
     "PreApproval",
-    "PreApprovalItem",
     "Registration",
     "Subject",
     "SubjectType",
+    "WECHAT_ACCOUNT_TYPE",
     "intake_json_schema",
     "load_intake",
     "normalise_credit_code",
@@ -76,12 +77,20 @@ ADDRESS_MOST_DETAILED_NOTE = "通讯地址已是最详细地址"
 
 
 class SubjectType(StrEnum):
-    """主体类型 / type of the subject (the legal owner of the mini-program)."""
+    """主体类型 / type of the subject (the legal owner of the mini-program).
+
+    WeChat's public platform offers 企业 (which includes 个体工商户), 政府 (which takes
+    事业单位), 媒体, 其他组织 and 个人; the agency keeps 事业单位 and 个体工商户 apart because
+    their quotas and documents differ (see ``WECHAT_ACCOUNT_TYPE``).
+    """
 
     enterprise = "enterprise"  # 企业
     public_institution = "public_institution"  # 事业单位
     individual_business = "individual_business"  # 个体工商户
     individual = "individual"  # 个人
+    government = "government"  # 政府（机关）
+    media = "media"  # 媒体
+    other_organisation = "other_organisation"  # 其他组织（社会团体、民办非企业单位、基金会等）
 
 
 SUBJECT_TYPE_LABELS: dict[SubjectType, tuple[str, str]] = {
@@ -89,40 +98,47 @@ SUBJECT_TYPE_LABELS: dict[SubjectType, tuple[str, str]] = {
     SubjectType.public_institution: ("事业单位", "public institution"),
     SubjectType.individual_business: ("个体工商户", "individual business"),
     SubjectType.individual: ("个人", "individual"),
+    SubjectType.government: ("政府", "government"),
+    SubjectType.media: ("媒体", "media"),
+    SubjectType.other_organisation: ("其他组织", "other organisation"),
 }
 
-PreApprovalItem = Literal[
-    "news", "publishing", "education", "drugs_medical_devices", "culture", "radio_film_tv", "ride_hailing"
-]
-PRE_APPROVAL_ITEMS: tuple[str, ...] = PreApprovalItem.__args__  # type: ignore[attr-defined]
-
-PRE_APPROVAL_LABELS: dict[str, tuple[str, str]] = {
-    "news": ("新闻", "news"),
-    "publishing": ("出版", "publishing"),
-    "education": ("教育", "education"),
-    "drugs_medical_devices": ("药品和医疗器械", "drugs and medical devices"),
-    "culture": ("文化", "culture"),
-    "radio_film_tv": ("广播电影电视节目", "radio, film and TV"),
-    "ride_hailing": ("网络预约车", "online ride-hailing"),
+# The account type WeChat's public platform files each subject type under (注册时的主体类型):
+# what the reuse path's "only a verified 企业/媒体/政府/其他组织 公众号" is checked against.
+WECHAT_ACCOUNT_TYPE: dict[SubjectType, tuple[str, str]] = {
+    SubjectType.enterprise: ("企业", "enterprise"),
+    SubjectType.individual_business: ("企业", "enterprise"),
+    SubjectType.public_institution: ("政府", "government"),
+    SubjectType.government: ("政府", "government"),
+    SubjectType.media: ("媒体", "media"),
+    SubjectType.other_organisation: ("其他组织", "other organisation"),
+    SubjectType.individual: ("个人", "individual"),
 }
 
-DocumentKind = Literal[
+# 前置审批项 are configuration (launch/domain/data/pre_approvals.yaml, overridable in the
+# rules file): WeChat serves the list from query_icp_nrlx_types and says not to hard-code it.
+# An intake names an item by its key (``news``) or its Chinese name (``新闻``); whether the
+# name is known is a preflight finding (rule ``pre-approval-unknown-item``), not a parse error.
+PRE_APPROVAL_ITEM_PATTERN = r"^(?:[a-z][a-z0-9_]*|[\u4e00-\u9fff（）()、·]{1,30})$"
+
+# Kinds of material. A pre-approval document is ``pre_approval_<item key>`` for any item
+# of the configured list.
+FIXED_DOCUMENT_KINDS: tuple[str, ...] = (
     "business_licence",
     "legal_rep_id",
     "principal_id_front",
     "principal_id_back",
     "admin_id",
     "authorization_letter",
-    "pre_approval_news",
-    "pre_approval_publishing",
-    "pre_approval_education",
-    "pre_approval_drugs_medical_devices",
-    "pre_approval_culture",
-    "pre_approval_radio_film_tv",
-    "pre_approval_ride_hailing",
+    "admin_authorization_letter",
     "face_check",
+)
+DOCUMENT_KINDS: tuple[str, ...] = FIXED_DOCUMENT_KINDS  # plus pre_approval_<item key>
+_DOCUMENT_KIND_PATTERN = "^(?:" + "|".join(FIXED_DOCUMENT_KINDS) + r"|pre_approval_[a-z][a-z0-9_]*)$"
+DocumentKind = Annotated[
+    str,
+    Field(pattern=_DOCUMENT_KIND_PATTERN),
 ]
-DOCUMENT_KINDS: tuple[str, ...] = DocumentKind.__args__  # type: ignore[attr-defined]
 
 # ---------------------------------------------------------------------------
 # Field types
@@ -225,7 +241,8 @@ class Subject(_Model):
 
     type: SubjectType = Field(
         description=_d(
-            "主体类型：enterprise 企业 | public_institution 事业单位 | individual_business 个体工商户 | individual 个人",
+            "主体类型：enterprise 企业 | public_institution 事业单位 | individual_business 个体工商户"
+            " | government 政府 | media 媒体 | other_organisation 其他组织 | individual 个人",
             "subject type",
         )
     )
@@ -281,14 +298,25 @@ class Subject(_Model):
 
 
 class PreApproval(_Model):
-    """一项前置审批 / one pre-approval item the service needs."""
+    """一项前置审批 / one pre-approval item the service needs.
 
-    item: PreApprovalItem = Field(
+    WeChat's apply_icp_filing takes each item as nrlx_details[] {type, code (the approval
+    number, e.g. "粤-12345号"), media (the approval document)}.
+    """
+
+    item: str = Field(
+        pattern=PRE_APPROVAL_ITEM_PATTERN,
         description=_d(
-            "前置审批项：news 新闻 | publishing 出版 | education 教育 | drugs_medical_devices 药品和医疗器械"
-            " | culture 文化 | radio_film_tv 广播电影电视节目 | ride_hailing 网络预约车",
-            "pre-approval item",
-        )
+            "前置审批项：配置清单中的键（如 news、education、internet_finance）或中文名称（如 新闻、校外培训）；"
+            "清单见 launch/domain/data/pre_approvals.yaml，可在规则文件中覆盖",
+            "pre-approval item: a key of the configured list (news, education, internet_finance, …) or its "
+            "Chinese name; the list is launch/domain/data/pre_approvals.yaml, overridable in the rules file",
+        ),
+    )
+    approval_number: str | None = Field(
+        default=None,
+        max_length=100,
+        description=_d("前置审批号（审批文件上的编号，如 粤-12345号）", "approval number on the approval document"),
     )
     document: str | None = Field(
         default=None, description=_d("审批文件（路径或引用）", "the approval document (path or reference)")
@@ -317,6 +345,14 @@ class MiniProgram(_Model):
     )
     admin: Person = Field(
         description=_d("小程序管理员（小程序负责人），扫码与人脸核身", "mini-program admin (person in charge): QR scan and face check")
+    )
+    admin_emergency_phone: str | None = Field(
+        default=None,
+        description=_d(
+            "小程序负责人的应急联系电话（备案 icp_applets.principal_info.emergency_contact），须与其本人手机号不同",
+            "emergency phone of the mini-program's person in charge (filing field "
+            "icp_applets.principal_info.emergency_contact); must differ from their own mobile",
+        ),
     )
 
     @model_validator(mode="after")
@@ -355,7 +391,19 @@ class OfficialAccount(_Model):
         default=0, ge=0, description=_d("已关联的非同主体小程序数", "linked mini-programs of other subjects")
     )
     new_links_this_month: int = Field(
-        default=0, ge=0, description=_d("本月新关联的小程序数", "new links made this month")
+        default=0,
+        ge=0,
+        description=_d(
+            "本月新关联的小程序数（复用资质快速注册的小程序不占用每月新关联名额）",
+            "new links made this month (a mini-program registered by reuse does not count against it)",
+        ),
+    )
+    registration_pending: bool = Field(
+        default=False,
+        description=_d(
+            "该公众号有一个快速注册仍在进行中（未完成时不能发起新的）",
+            "a fast registration of this official account is still pending (no new one can start meanwhile)",
+        ),
     )
 
 
@@ -572,6 +620,7 @@ class Intake(_Model):
                 "none_of_the_above": self.mini_program.none_of_the_above,
                 "remark": scrub_text(self.mini_program.remark),
                 "admin": person(self.mini_program.admin),
+                "admin_emergency_phone": mask_phone(self.mini_program.admin_emergency_phone),
             },
             "registration": {
                 "path": self.registration.path,

@@ -49,7 +49,8 @@ from stdnum.cn import ric, uscc
 
 from launch.domain.intake import (
     ADDRESS_MOST_DETAILED_NOTE,
-    PRE_APPROVAL_LABELS,
+    SUBJECT_TYPE_LABELS,
+    WECHAT_ACCOUNT_TYPE,
     Intake,
     Person,
     SubjectType,
@@ -67,6 +68,7 @@ __all__ = [
     "Finding",
     "KnownFacts",
     "Material",
+    "ProfileRules",
     "RuleConfig",
     "RuleConfigError",
     "add_months",
@@ -139,14 +141,69 @@ class QuotaRules(_Cfg):
 
 
 class OfficialAccountRules(_Cfg):
-    fast_registrations_per_month: int = Field(ge=0)
+    """复用公众号资质快速注册 / reusing a verified 公众号's qualifications."""
+
+    fast_registrations_per_month: int = Field(ge=0, description="successful fast registrations a month (default)")
+    fast_registrations_per_month_by_subject: dict[SubjectType, int] = Field(
+        default_factory=dict, description="per subject type, overriding the default (个体户: 1)"
+    )
+    reuse_subject_types: list[SubjectType] = Field(
+        description="subject types whose verified 公众号 may be reused (企业/媒体/政府/其他组织; not 个人)"
+    )
     links_same_subject: int = Field(ge=0)
     links_other_subject: int = Field(ge=0)
     new_links_per_month: int = Field(ge=0)
+    reuse_counts_against_new_links: bool = Field(
+        default=False,
+        description="a mini-program registered by reuse counts against the 公众号's new links a month (WeChat: no)",
+    )
+
+    def monthly_limit(self, subject_type: SubjectType) -> int:
+        return self.fast_registrations_per_month_by_subject.get(subject_type, self.fast_registrations_per_month)
+
+
+class ProfileRules(_Cfg):
+    """小程序基本信息 (name, avatar, introduction, service categories): set before filing, and
+    WeChat's change limits, checked against the counters kept on the client
+    (launch/domain/profile.py)."""
+
+    name_changes_before_release: int = Field(ge=0)
+    avatar_changes_per_year: int = Field(ge=0)
+    intro_changes_per_month: int = Field(ge=0)
+    categories_max: int = Field(ge=1)
+    category_changes_per_month: int = Field(ge=0)
+    windows: Literal["rolling", "calendar"] = Field(
+        default="rolling",
+        description="rolling: the month/year ending now (stricter); calendar: the natural month/year (Asia/Shanghai)",
+    )
+
+
+class PreApprovalItemCfg(_Cfg):
+    """One 前置审批 item of the configured list (data/pre_approvals.yaml)."""
+
+    name_zh: str
+    name_en: str
+    wechat_type: int | None = Field(default=None, description="type id of query_icp_nrlx_types")
+    retired: bool = Field(default=False, description="no longer offered by WeChat: refused like an unknown item")
+
+
+class FilingRules(_Cfg):
+    """ICP filing rules that come from WeChat's filing API (apply_icp_filing)."""
+
+    admin_emergency_phone_required: bool = Field(
+        description="小程序负责人须有应急联系电话 / the mini-program's person in charge needs an emergency phone"
+    )
+    admin_letter_when_not_legal_rep: bool = Field(
+        description="小程序负责人非法定代表人时须提供小程序负责人授权书 / a letter when the admin is not the legal rep"
+    )
+    pre_approval_number_required: bool = Field(
+        description="每个前置审批项须填审批号 / every pre-approval item needs its approval number"
+    )
 
 
 class RuleConfig(_Cfg):
-    """Every figure the rules use. Defaults: the packaged ``data/rules.yaml``."""
+    """Every figure the rules use. Defaults: the packaged ``data/rules.yaml`` and
+    ``data/pre_approvals.yaml`` (the 前置审批 list, key ``pre_approval_items``)."""
 
     provinces: ProvinceRules
     remark: RemarkRules
@@ -154,7 +211,32 @@ class RuleConfig(_Cfg):
     documents: DocumentRules
     quotas: QuotaRules
     official_account: OfficialAccountRules
+    profile: ProfileRules
+    filing: FilingRules
+    pre_approval_items: dict[str, PreApprovalItemCfg]
     severity: dict[str, Literal["error", "warning", "off"]] = Field(default_factory=dict)
+
+    @field_validator("pre_approval_items")
+    @classmethod
+    def _item_keys(cls, v: dict[str, PreApprovalItemCfg]) -> dict[str, PreApprovalItemCfg]:
+        import re as _re
+
+        bad = [k for k in v if not _re.fullmatch(r"[a-z][a-z0-9_]*", k)]
+        if bad:
+            raise ValueError(f"前置审批项的键只能用小写字母、数字、下划线 / item keys use a-z, 0-9, _: {', '.join(bad)}")
+        return v
+
+    def pre_approval(self, name: str) -> tuple[str, PreApprovalItemCfg] | None:
+        """(key, item) of a configured, not retired 前置审批 item named by key or Chinese name."""
+        n = (name or "").strip()
+        for key, item in self.pre_approval_items.items():
+            if not item.retired and n in (key, item.name_zh):
+                return key, item
+        return None
+
+    def pre_approval_labels(self, name: str) -> tuple[str, str]:
+        found = self.pre_approval(name)
+        return (found[1].name_zh, found[1].name_en) if found else (name, name)
 
     @field_validator("severity")
     @classmethod
@@ -174,6 +256,8 @@ class RuleConfig(_Cfg):
         """
         packaged = resources.files("launch.domain").joinpath("data/rules.yaml")
         data = _read_yaml(packaged.read_text(encoding="utf-8"), "launch/domain/data/rules.yaml")
+        items = resources.files("launch.domain").joinpath("data/pre_approvals.yaml")
+        data = _deep_merge(data, _read_yaml(items.read_text(encoding="utf-8"), "launch/domain/data/pre_approvals.yaml"))
         source = "launch/domain/data/rules.yaml"
         if path is not None:
             p = Path(path)
@@ -248,6 +332,8 @@ class KnownFacts:
     mini_programs_per_subject: Mapping[str, int] = field(default_factory=dict)
     # registration emails already used by an account
     used_emails: Set[str] = field(default_factory=frozenset)
+    # fast registrations still pending (other launches on the reuse path), by the 公众号's AppID
+    pending_fast_registrations: Mapping[str, int] = field(default_factory=dict)
 
 
 class Finding(BaseModel):
@@ -365,6 +451,7 @@ _ROLE_LABELS = {
     "legal_representative": ("法定代表人", "legal representative"),
     "principal": ("主体负责人", "principal"),
     "mini_program.admin": ("小程序管理员", "mini-program admin"),
+    "mini_program.admin_emergency_phone": ("小程序负责人的应急联系", "the admin's emergency contact"),
     "emergency_contact": ("应急联系人", "emergency contact"),
     "registration": ("注册", "registration"),
 }
@@ -485,16 +572,102 @@ def _address_note_missing(ctx: _Ctx) -> Iterator[_Hit]:
         )
 
 
+def _pre_approvals(ctx: _Ctx) -> Iterator[tuple[int, Any, tuple[str, PreApprovalItemCfg] | None]]:
+    for idx, p in enumerate(ctx.intake.mini_program.pre_approvals):
+        yield idx, p, ctx.config.pre_approval(p.item)
+
+
+@_rule("pre-approval-unknown-item")
+def _pre_approval_unknown_item(ctx: _Ctx) -> Iterator[_Hit]:
+    """WeChat: the 前置审批 types come from query_icp_nrlx_types (configured list)."""
+    known = [f"{k}（{v.name_zh}）" for k, v in ctx.config.pre_approval_items.items() if not v.retired]
+    for idx, p, found in _pre_approvals(ctx):
+        if found is None:
+            yield _Hit(
+                f"mini_program.pre_approvals[{idx}].item",
+                f"前置审批项“{p.item}”不在配置的清单中（规则 pre-approval-unknown-item；可选：{'、'.join(known)}）",
+                f"pre-approval item '{p.item}' is not in the configured list (rule pre-approval-unknown-item; "
+                f"known: {', '.join(known)})",
+            )
+
+
+@_rule("pre-approval-number-missing")
+def _pre_approval_number_missing(ctx: _Ctx) -> Iterator[_Hit]:
+    """WeChat apply_icp_filing nrlx_details[].code: the approval number is required for a
+    pre-approval item other than 以上都不涉及."""
+    if not ctx.config.filing.pre_approval_number_required:
+        return
+    for idx, p, found in _pre_approvals(ctx):
+        if found is not None and not (p.approval_number and p.approval_number.strip()):
+            zh, en = found[1].name_zh, found[1].name_en
+            yield _Hit(
+                f"mini_program.pre_approvals[{idx}].approval_number",
+                f"前置审批“{zh}”缺少审批号（规则 pre-approval-number-missing）",
+                f"pre-approval item '{en}' has no approval number (rule pre-approval-number-missing)",
+            )
+
+
+def _pre_approval_has_document(ctx: _Ctx, p: Any, key: str) -> bool:
+    return bool(p.document) or ctx.intake.has_document(f"pre_approval_{key}")
+
+
 @_rule("pre-approval-document-missing")
 def _pre_approval_document_missing(ctx: _Ctx) -> Iterator[_Hit]:
-    for idx, p in enumerate(ctx.intake.mini_program.pre_approvals):
-        if not ctx.intake.has_document(f"pre_approval_{p.item}"):
-            zh, en = PRE_APPROVAL_LABELS[p.item]
+    for idx, p, found in _pre_approvals(ctx):
+        if found is not None and not _pre_approval_has_document(ctx, p, found[0]):
+            zh, en = found[1].name_zh, found[1].name_en
             yield _Hit(
                 f"mini_program.pre_approvals[{idx}].document",
                 f"前置审批“{zh}”缺少审批文件",
                 f"pre-approval item '{en}' has no approval document",
             )
+
+
+@_rule("admin-emergency-phone-missing")
+def _admin_emergency_phone_missing(ctx: _Ctx) -> Iterator[_Hit]:
+    """WeChat apply_icp_filing icp_applets.principal_info.emergency_contact (负责人应急联系方式)."""
+    mp = ctx.intake.mini_program
+    if ctx.config.filing.admin_emergency_phone_required and not (mp.admin_emergency_phone or "").strip():
+        yield _Hit(
+            "mini_program.admin_emergency_phone",
+            "小程序负责人（管理员）须填应急联系电话（规则 admin-emergency-phone-missing）",
+            "the mini-program's person in charge (admin) needs an emergency phone (rule admin-emergency-phone-missing)",
+        )
+
+
+@_rule("admin-emergency-phone-same")
+def _admin_emergency_phone_same(ctx: _Ctx) -> Iterator[_Hit]:
+    """The emergency phone is a second number: it must differ from the person's own mobile."""
+    mp = ctx.intake.mini_program
+    if mp.admin_emergency_phone and normalise_phone(mp.admin_emergency_phone) == normalise_phone(mp.admin.phone):
+        shown = mask_phone(mp.admin_emergency_phone)
+        yield _Hit(
+            "mini_program.admin_emergency_phone",
+            f"小程序负责人的应急联系电话 {shown} 与其本人手机号相同，须为另一个号码（规则 admin-emergency-phone-same）",
+            f"the admin's emergency phone {shown} equals their own mobile; it must be another number "
+            "(rule admin-emergency-phone-same)",
+        )
+
+
+def _admin_letter_required(ctx: _Ctx) -> bool:
+    """WeChat apply_icp_filing principal_info.authorization_letter: "当小程序负责人不是法人时需要
+    小程序负责人授权书" (the mini-program's person in charge who is not the legal person needs
+    an authorisation letter). Organisations only: a 个人 subject has no legal person."""
+    if not ctx.is_org or not ctx.config.filing.admin_letter_when_not_legal_rep:
+        return False
+    return not _same_person(ctx.intake.mini_program.admin, ctx.intake.legal_representative)
+
+
+@_rule("admin-authorization-letter-required")
+def _admin_authorization_letter_required(ctx: _Ctx) -> Iterator[_Hit]:
+    if _admin_letter_required(ctx) and not ctx.intake.has_document("admin_authorization_letter"):
+        yield _Hit(
+            "documents",
+            "小程序负责人（管理员）不是法定代表人，须提供小程序负责人授权书"
+            "（documents 中 kind: admin_authorization_letter；规则 admin-authorization-letter-required）",
+            "the mini-program's person in charge (admin) is not the legal representative: a letter authorising "
+            "them is required (documents kind admin_authorization_letter; rule admin-authorization-letter-required)",
+        )
 
 
 @_rule("service-types-limit")
@@ -540,6 +713,10 @@ _USCC_PREFIXES: dict[SubjectType, tuple[str, ...]] = {
     SubjectType.enterprise: ("91", "93"),
     SubjectType.individual_business: ("92",),
     SubjectType.public_institution: ("12",),
+    SubjectType.government: ("11",),
+    # 媒体 are registered as enterprises or public institutions: no expectation.
+    # 社会团体/民办非企业/基金会 (5x) and the other registration authorities (2-8, A, N, Y):
+    SubjectType.other_organisation: ("13", "19", "2", "3", "4", "5", "6", "7", "8", "A", "N", "Y"),
 }
 
 
@@ -601,6 +778,8 @@ def _phones(ctx: _Ctx) -> Iterator[tuple[str, str, Severity]]:
     for path, person in ctx.intake.people():
         yield path, person.phone, "error"
     yield "emergency_contact", ctx.intake.emergency_contact.phone, "error"
+    if ctx.intake.mini_program.admin_emergency_phone:
+        yield "mini_program.admin_emergency_phone", ctx.intake.mini_program.admin_emergency_phone, "error"
     for idx, c in enumerate(ctx.intake.contacts):
         if c.phone:
             # alert contacts are not filing data: a bad one must not block the launch
@@ -632,7 +811,7 @@ def _mobile_invalid(ctx: _Ctx) -> Iterator[_Hit]:
             role_zh, role_en = _role(path)
             shown = mask_phone(phone)
             yield _Hit(
-                f"{path}.phone",
+                path if path.endswith("_phone") else f"{path}.phone",
                 f"{role_zh}手机号 {shown} 无效：{problem[0]}",
                 f"{role_en}'s mobile {shown} is invalid: {problem[1]}",
                 severity,
@@ -676,12 +855,16 @@ _DOC_LABELS: dict[str, tuple[str, str]] = {
     "principal_id_back": ("主体负责人身份证国徽面", "principal's ID card, emblem side"),
     "admin_id": ("小程序管理员身份证", "mini-program admin's ID card"),
     "authorization_letter": ("授权书", "authorisation letter"),
+    "admin_authorization_letter": ("小程序负责人授权书", "authorisation letter of the mini-program's person in charge"),
     "face_check": ("管理员人脸核身", "admin face check"),
-    **{
-        f"pre_approval_{k}": (f"前置审批文件（{zh}）", f"pre-approval document ({en})")
-        for k, (zh, en) in PRE_APPROVAL_LABELS.items()
-    },
 }
+
+
+def _doc_labels(kind: str, config: RuleConfig) -> tuple[str, str]:
+    if kind.startswith("pre_approval_"):
+        zh, en = config.pre_approval_labels(kind.removeprefix("pre_approval_"))
+        return f"前置审批文件（{zh}）", f"pre-approval document ({en})"
+    return _DOC_LABELS.get(kind, (kind, kind))
 
 
 def _validities(ctx: _Ctx) -> Iterator[tuple[str, str, str, date]]:
@@ -697,12 +880,12 @@ def _validities(ctx: _Ctx) -> Iterator[tuple[str, str, str, date]]:
         yield "authorization_letter.valid_until", "授权书", "authorisation letter", i.authorization_letter.valid_until
     for idx, p in enumerate(i.mini_program.pre_approvals):
         if p.valid_until is not None:
-            zh, en = PRE_APPROVAL_LABELS[p.item]
+            zh, en = ctx.config.pre_approval_labels(p.item)
             yield (f"mini_program.pre_approvals[{idx}].valid_until", f"前置审批（{zh}）",
                    f"pre-approval ({en})", p.valid_until)
     for idx, d in enumerate(i.documents):
         if d.valid_until is not None:
-            zh, en = _DOC_LABELS[d.kind]
+            zh, en = _doc_labels(d.kind, ctx.config)
             yield f"documents[{idx}].valid_until", zh, en, d.valid_until
 
 
@@ -796,6 +979,43 @@ def _official_account(ctx: _Ctx):  # noqa: ANN202
 _OA = "registration.official_account"
 
 
+@_rule("official-account-subject-type")
+def _official_account_subject_type(ctx: _Ctx) -> Iterator[_Hit]:
+    # 复用资质快速注册: only a verified 企业/媒体/政府/其他组织 公众号 qualifies; the mini-program
+    # takes the 公众号's subject, so the client's subject type is the 公众号's.
+    oa = _official_account(ctx)
+    stype = ctx.intake.subject.type
+    if oa is not None and stype not in ctx.config.official_account.reuse_subject_types:
+        zh, en = SUBJECT_TYPE_LABELS[stype]
+        wzh, wen = WECHAT_ACCOUNT_TYPE[stype]
+        yield _Hit(
+            "subject.type",
+            f"主体类型为{zh}（公众平台类型：{wzh}）：只有已认证的企业、媒体、政府或其他组织公众号可复用资质快速注册小程序，"
+            "请改用独立注册（规则 official-account-subject-type）",
+            f"subject type {en} (WeChat account type: {wen}): only a verified enterprise, media, government "
+            "or other-organisation 公众号 can reuse its qualifications; register standalone instead "
+            "(rule official-account-subject-type)",
+        )
+
+
+@_rule("official-account-registration-pending")
+def _official_account_registration_pending(ctx: _Ctx) -> Iterator[_Hit]:
+    oa = _official_account(ctx)
+    if oa is None:
+        return
+    others = ctx.facts.pending_fast_registrations.get(oa.appid, 0)
+    if oa.registration_pending or others > 0:
+        where_zh = f"（本系统中另有 {others} 个进行中）" if others else ""
+        where_en = f" ({others} more in progress here)" if others else ""
+        yield _Hit(
+            f"{_OA}.registration_pending",
+            f"公众号“{oa.name}”还有快速注册未完成{where_zh}，完成前不能发起新的快速注册"
+            "（规则 official-account-registration-pending）",
+            f"official account '{oa.name}' has a fast registration still pending{where_en}; "
+            "no new one can start until it finishes (rule official-account-registration-pending)",
+        )
+
+
 @_rule("official-account-not-verified")
 def _official_account_not_verified(ctx: _Ctx) -> Iterator[_Hit]:
     oa = _official_account(ctx)
@@ -821,14 +1041,19 @@ def _official_account_subject_mismatch(ctx: _Ctx) -> Iterator[_Hit]:
 
 @_rule("official-account-monthly-limit")
 def _official_account_monthly_limit(ctx: _Ctx) -> Iterator[_Hit]:
+    # Only successes count (the intake gives successful registrations this month); a
+    # 个体户's 公众号 may reuse its qualifications once a month, other organisations 5 times.
     oa = _official_account(ctx)
-    limit = ctx.config.official_account.fast_registrations_per_month
+    stype = ctx.intake.subject.type
+    limit = ctx.config.official_account.monthly_limit(stype)
     if oa is not None and oa.fast_registrations_this_month >= limit:
+        zh, en = SUBJECT_TYPE_LABELS[stype]
         yield _Hit(
             f"{_OA}.fast_registrations_this_month",
-            f"该公众号本月已快速注册 {oa.fast_registrations_this_month} 个小程序，达到每月上限 {limit}",
-            f"the official account made {oa.fast_registrations_this_month} fast registrations this month; "
-            f"the monthly limit is {limit}",
+            f"该公众号本月已成功快速注册 {oa.fast_registrations_this_month} 个小程序，达到{zh}公众号每月上限 {limit}"
+            "（规则 official-account-monthly-limit）",
+            f"the official account made {oa.fast_registrations_this_month} successful fast registrations this "
+            f"month; the monthly limit for subject type {en} is {limit} (rule official-account-monthly-limit)",
         )
 
 
@@ -852,7 +1077,9 @@ def _official_account_link_limit(ctx: _Ctx) -> Iterator[_Hit]:
             f"the official account links {oa.linked_other_subject} other-subject mini-programs; "
             f"the limit is {cfg.links_other_subject}",
         )
-    if oa.new_links_this_month >= cfg.new_links_per_month:
+    # A mini-program registered by reuse is linked by default and does NOT count against the
+    # 公众号's new links a month (WeChat's article on 复用资质快速注册); configurable.
+    if cfg.reuse_counts_against_new_links and oa.new_links_this_month >= cfg.new_links_per_month:
         yield _Hit(
             f"{_OA}.new_links_this_month",
             f"公众号本月已新关联 {oa.new_links_this_month} 个小程序，达到每月上限 {cfg.new_links_per_month}",
@@ -862,7 +1089,8 @@ def _official_account_link_limit(ctx: _Ctx) -> Iterator[_Hit]:
 
 
 # Materials with a dedicated rule of their own are not repeated by material-missing.
-_MATERIALS_WITH_OWN_RULE = ("authorization_letter", "pre_approval_")
+_MATERIALS_WITH_OWN_RULE = ("authorization_letter", "admin_authorization_letter", "pre_approval_",
+                            "admin_emergency_phone")
 
 
 @_rule("material-missing")
@@ -898,7 +1126,7 @@ def materials_for(intake: Intake, config: RuleConfig) -> list[Material]:
     out: list[Material] = []
 
     def add(kind: str, required: bool, provided: bool, note: str = "") -> None:
-        zh, en = _MATERIAL_LABELS.get(kind) or _DOC_LABELS[kind]
+        zh, en = _MATERIAL_LABELS.get(kind) or _doc_labels(kind, config)
         out.append(Material(kind=kind, label_zh=zh, label_en=en, required=required, provided=provided, note=note))
 
     if ctx.is_org:
@@ -920,11 +1148,23 @@ def materials_for(intake: Intake, config: RuleConfig) -> list[Material]:
         else:
             note = "主体负责人即法定代表人，无需授权书 / not needed: the principal is the legal rep"
         add("authorization_letter", required, has("authorization_letter"), note)
+    if ctx.is_org:
+        admin_letter = _admin_letter_required(ctx)
+        add("admin_authorization_letter", admin_letter, has("admin_authorization_letter"),
+            "小程序负责人非法定代表人时需要（微信备案接口）/ needed when the admin is not the legal rep "
+            "(WeChat's filing API)" if admin_letter else
+            "小程序负责人即法定代表人，无需授权书 / not needed: the admin is the legal rep")
     for p in intake.mini_program.pre_approvals:
-        add(f"pre_approval_{p.item}", True, has(f"pre_approval_{p.item}"))
+        found = config.pre_approval(p.item)
+        key = found[0] if found else p.item
+        add(f"pre_approval_{key}", True, bool(p.document) or has(f"pre_approval_{key}"),
+            f"审批号 / approval number: {p.approval_number}" if p.approval_number else "须附审批号 / needs its number")
     add("principal_phone", True, bool(intake.principal.phone), "本人手机号 / the person's own mobile")
     add("emergency_phone", True, bool(intake.emergency_contact.phone),
         "须与主体负责人手机号不同，且为本人手机 / must differ from the principal's, the person's own")
+    add("admin_emergency_phone", config.filing.admin_emergency_phone_required,
+        bool(intake.mini_program.admin_emergency_phone),
+        "小程序负责人的应急联系电话，须与其本人手机号不同 / the admin's emergency phone, not their own mobile")
     add("email", True, bool(intake.principal.email), "主体负责人邮箱 / the principal's email")
     add("face_check", True, has("face_check"),
         "白底、表情自然、睁眼、面部无遮挡；核验任务 3 天内有效 / white background, natural expression, "
@@ -936,6 +1176,7 @@ _MATERIAL_LABELS: dict[str, tuple[str, str]] = {
     "business_licence": ("营业执照", "business licence"),
     "principal_phone": ("主体负责人手机号", "principal's mobile"),
     "emergency_phone": ("应急联系人手机号", "emergency contact's mobile"),
+    "admin_emergency_phone": ("小程序负责人应急联系电话", "admin's emergency phone"),
     "email": ("电子邮箱", "email"),
     "face_check": ("管理员人脸核身准备就绪", "admin ready for the face check"),
 }

@@ -155,10 +155,14 @@ def test_an_ordinary_weekend_is_skipped(cat, cal):
     ]
 
 
-def test_clock_day_deadline_uses_plain_fractions_even_on_a_holiday(cat, cal):
-    # face-verification: 3 days on the clock, opened 10-01 09:00 (a holiday: irrelevant).
+def test_clock_day_deadline_uses_plain_fractions_even_on_a_holiday(cal, tmp_path):
+    # A gate given 3 days on the clock with the standard ladder (the face gate used to be
+    # one; it is 24 hours now), opened 10-01 09:00 (a holiday: irrelevant).
     # due 10-04 09:00; 50% = 36 h -> 10-02 21:00; 80% = 57.6 h = 57 h 36 min -> 10-03 18:36.
-    due, rungs = plan(cat, cal, "face-verification", at(2026, 10, 1, 9), now=at(2026, 10, 1, 9))
+    f = tmp_path / "p.yaml"
+    f.write_text("gates:\n  face-verification:\n    deadline: {hours: null, days: 3}\n    ladder: standard\n",
+                 encoding="utf-8")
+    due, rungs = plan(load_catalogue(f), cal, "face-verification", at(2026, 10, 1, 9), now=at(2026, 10, 1, 9))
     assert due.at == at(2026, 10, 4, 9)
     assert times(rungs)[:5] == [
         ("notice", at(2026, 10, 1, 9)),
@@ -344,7 +348,7 @@ def write(tmp_path, text, name="ladders.yaml"):
 
 def test_packaged_ladders_load_and_shapes(cat):
     ls = default_ladders()
-    assert set(ls.ladders) == {"standard", "sms"}
+    assert set(ls.ladders) == {"standard", "sms", "face-24h"}
     assert ls.escalate_to == "manager"
     std = ls["standard"]
     assert [r.id for r in std.rungs] == ["notice", "half", "eighty", "due", "overdue", "overdue-repeat"]

@@ -116,7 +116,7 @@ def test_pre_approval_document_found_in_either_place() -> None:
     data["documents"].append({"kind": "pre_approval_culture", "file": "culture.pdf"})
     i = parse_intake(data)
     assert [p for p, _ in i.find_documents("pre_approval_news")] == ["mini_program.pre_approvals[0]"]
-    assert [p for p, _ in i.find_documents("pre_approval_culture")] == ["documents[5]"]
+    assert [p for p, _ in i.find_documents("pre_approval_culture")] == ["documents[6]"]
     assert not i.has_document("pre_approval_education")
 
 
@@ -345,8 +345,8 @@ def test_error_message_never_echoes_the_value(tmp_path: Path) -> None:
          "mini_program", "twice"),
         (lambda d: d.pop("legal_representative"), "", "legal_representative"),
         (lambda d: d.update(client_code="Acme GZ"), "client_code", "格式不符"),
-        (lambda d: d["mini_program"].update(pre_approvals=[{"item": "gambling"}], none_of_the_above=False),
-         "mini_program.pre_approvals[0].item", "取值不在允许范围内"),
+        (lambda d: d["mini_program"].update(pre_approvals=[{"item": "Gambling!"}], none_of_the_above=False),
+         "mini_program.pre_approvals[0].item", "格式不符"),
         (lambda d: d.update(authorization_letter={"kind": "business_licence"}), "", "authorization_letter.kind"),
         (lambda d: d["registration"].update(
             path="reuse_official_account",

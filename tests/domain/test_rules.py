@@ -14,7 +14,7 @@ import pytest
 import yaml
 from stdnum.cn import ric, uscc
 
-from launch.domain.intake import Intake, IntakeFileError, load_intake, parse_intake
+from launch.domain.intake import Intake, IntakeFileError, SubjectType, load_intake, parse_intake
 from launch.domain.rules import (
     RULE_IDS,
     CheckResult,
@@ -99,6 +99,25 @@ def pre_approval(item: str, document: str | None = None, in_documents: bool = Fa
     return mutate
 
 
+def pre_approval_full(item: str, number: str | None = "粤-12345号",
+                      document: str | None = "approval.pdf") -> Callable[[dict], None]:
+    def mutate(d: dict) -> None:
+        d["mini_program"]["none_of_the_above"] = False
+        entry = {"item": item}
+        if number:
+            entry["approval_number"] = number
+        if document:
+            entry["document"] = document
+        d["mini_program"]["pre_approvals"] = [entry]
+
+    return mutate
+
+
+def admin_is_legal_rep(d: dict) -> None:
+    d["mini_program"]["admin"] = copy.deepcopy(d["legal_representative"])
+    d["mini_program"]["admin_emergency_phone"] = "13912340007"
+
+
 def oa(**changes) -> Callable[[dict], None]:
     def mutate(d: dict) -> None:
         d["registration"]["official_account"].update(changes)
@@ -114,6 +133,22 @@ def remove_document(kind: str) -> Callable[[dict], None]:
 
 
 IN_ONE_MONTH = add_months(TODAY, 1)
+
+REUSE_OA_APPID = "wx0123456789abcdef"  # examples/client-reuse.yaml
+INDIVIDUAL_BUSINESS_CODE = "92440101MA5D000003"
+INDIVIDUAL_BUSINESS = both(setter("subject", "type", "individual_business"),
+                           setter("subject", "credit_code", INDIVIDUAL_BUSINESS_CODE))
+
+
+def INDIVIDUAL_ON_REUSE(d: dict) -> None:  # noqa: N802 - a mutation, named like the others
+    """A 个人 subject on the reuse path (structurally valid: no credit code, no licence)."""
+    d["subject"]["type"] = "individual"
+    d["subject"]["name"] = d["principal"]["name"]
+    d["subject"]["credit_code"] = None
+    d["subject"]["licence_valid_until"] = None
+    d["legal_representative"] = None
+    d["principal_is_legal_representative"] = False
+    d["authorization_letter"] = None
 
 
 @dataclass
@@ -157,6 +192,23 @@ CASES: list[Case] = [
     Case("pre-approval-document-missing", "mini_program.pre_approvals[0].document", "error",
          pre_approval("drugs_medical_devices"), pre_approval("drugs_medical_devices", in_documents=True),
          id="in-documents"),
+    Case("pre-approval-unknown-item", "mini_program.pre_approvals[0].item", "error",
+         pre_approval_full("gambling"), pre_approval_full("off_campus_training")),
+    Case("pre-approval-unknown-item", "mini_program.pre_approvals[0].item", "error",
+         pre_approval_full("博彩"), pre_approval_full("互联网金融"), id="chinese-name"),
+    Case("pre-approval-number-missing", "mini_program.pre_approvals[0].approval_number", "error",
+         pre_approval_full("education", number=None), pre_approval_full("education")),
+    Case("admin-emergency-phone-missing", "mini_program.admin_emergency_phone", "error",
+         setter("mini_program", "admin_emergency_phone", None), nothing),
+    Case("admin-emergency-phone-same", "mini_program.admin_emergency_phone", "error",
+         setter("mini_program", "admin_emergency_phone", "+86 139-1234-0003"), nothing),
+    Case("admin-authorization-letter-required", "documents", "error",
+         remove_document("admin_authorization_letter"), both(remove_document("admin_authorization_letter"),
+                                                             admin_is_legal_rep)),
+    Case("admin-authorization-letter-required", "documents", "error",
+         remove_document("admin_authorization_letter"), nothing, base="client-reuse.yaml", id="reuse"),
+    Case("mobile-invalid", "mini_program.admin_emergency_phone", "error",
+         setter("mini_program", "admin_emergency_phone", "02012345678"), nothing, id="admin-emergency"),
     Case("service-types-limit", "mini_program.service_types", "error",
          setter("mini_program", "service_types", [f"类目{n}" for n in range(6)]),
          setter("mini_program", "service_types", [f"类目{n}" for n in range(5)])),
@@ -232,8 +284,18 @@ CASES: list[Case] = [
          oa(fast_registrations_this_month=5), oa(fast_registrations_this_month=4), base="client-reuse.yaml"),
     Case("official-account-link-limit", "registration.official_account.linked_same_subject", "error",
          oa(linked_same_subject=10), oa(linked_same_subject=9), base="client-reuse.yaml"),
-    Case("official-account-link-limit", "registration.official_account.new_links_this_month", "error",
-         oa(new_links_this_month=13), oa(new_links_this_month=12), base="client-reuse.yaml", id="monthly"),
+    Case("official-account-monthly-limit", "registration.official_account.fast_registrations_this_month", "error",
+         both(INDIVIDUAL_BUSINESS, oa(fast_registrations_this_month=1)),
+         both(INDIVIDUAL_BUSINESS, oa(fast_registrations_this_month=0)), base="client-reuse.yaml",
+         id="individual-business"),
+    Case("official-account-subject-type", "subject.type", "error",
+         INDIVIDUAL_ON_REUSE, INDIVIDUAL_BUSINESS, base="client-reuse.yaml"),
+    Case("official-account-registration-pending", "registration.official_account.registration_pending", "error",
+         oa(registration_pending=True), oa(registration_pending=False), base="client-reuse.yaml"),
+    Case("official-account-registration-pending", "registration.official_account.registration_pending", "error",
+         nothing, nothing, base="client-reuse.yaml",
+         facts_fail=KnownFacts(pending_fast_registrations={REUSE_OA_APPID: 1}),
+         facts_pass=KnownFacts(pending_fast_registrations={"wx00000000000000ff": 1}), id="other-launch"),
     Case("official-account-link-limit", "registration.official_account.linked_other_subject", "error",
          oa(same_subject=False, linked_other_subject=3), oa(same_subject=False, linked_other_subject=2),
          base="client-reuse.yaml", id="other-subject"),
@@ -261,6 +323,8 @@ def test_rule_ids_are_kebab_case_and_required_ones_exist() -> None:
         "id-number-invalid", "mobile-invalid", "email-invalid", "document-expiring", "email-already-used",
         "quota-id-number", "quota-phone", "quota-subject", "official-account-not-verified",
         "official-account-monthly-limit", "official-account-link-limit", "unknown-province",
+        "pre-approval-unknown-item", "pre-approval-number-missing", "admin-emergency-phone-missing",
+        "admin-emergency-phone-same", "admin-authorization-letter-required",
     }
     assert required <= set(RULE_IDS)
     assert all(re.fullmatch(r"[a-z]+(-[a-z]+)*", r) for r in RULE_IDS)
@@ -483,11 +547,20 @@ def test_packaged_defaults_match_domain() -> None:
     assert c.service_types.max == 5
     assert c.documents.margin_months == 1
     assert (c.quotas.per_id_number, c.quotas.per_phone) == (5, 5)
+    # an organisation -> 50, an individual or 个体户 -> 5; 政府, 媒体, 其他组织 are organisations
     assert {k.value: v for k, v in c.quotas.per_subject.items()} == {
-        "enterprise": 50, "public_institution": 50, "individual_business": 5, "individual": 5}
+        "enterprise": 50, "public_institution": 50, "government": 50, "media": 50, "other_organisation": 50,
+        "individual_business": 5, "individual": 5}
     oa_ = c.official_account
     assert (oa_.fast_registrations_per_month, oa_.links_same_subject, oa_.links_other_subject,
             oa_.new_links_per_month) == (5, 10, 3, 13)
+    assert oa_.monthly_limit(SubjectType.individual_business) == 1
+    assert oa_.monthly_limit(SubjectType.enterprise) == 5
+    assert oa_.reuse_counts_against_new_links is False
+    assert SubjectType.individual not in oa_.reuse_subject_types
+    p = c.profile
+    assert (p.name_changes_before_release, p.avatar_changes_per_year, p.intro_changes_per_month,
+            p.categories_max, p.category_changes_per_month, p.windows) == (2, 5, 5, 5, 5, "rolling")
     assert len(c.provinces.must_be_legal_rep) == 22 and len(c.provinces.may_differ) == 9
     assert set(c.provinces.letter_required_when_different) == {"吉林", "山西", "甘肃", "江苏", "安徽", "四川"}
 

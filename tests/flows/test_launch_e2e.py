@@ -59,6 +59,25 @@ def test_standalone_launch_through_every_detour(stack):
     assert "备案" in refused_release[0].problems[0].message and "filing" in refused_release[0].problems[0].message
 
     seen = attempts(launch_id)
+    store = runtime.store()
+    # WeChat's order (create_icp_verifytask: create the face task only when every other
+    # material is ready; the application carries its task id): materials → face → submit.
+    assert seen["filing-materials"] == [(1, "done", "confirmed")]
+    assert seen["face-verification"] == [(1, "done", "passed")]  # reused: still inside its 3 days
+    materials, face = store.get_step(launch_id, "filing-materials", 1), store.get_step(launch_id, "face-verification", 1)
+    submitted = store.get_step(launch_id, "filing-submission", 1)
+    assert materials.finished_at <= face.started_at and face.finished_at <= submitted.started_at
+    # SMS timeout → staff resubmit → only then a new SMS with a new 24-hour window.
+    assert seen["filing-resubmission"] == [(1, "done", "resubmitted")]
+    sms1, resub, sms2 = (store.get_step(launch_id, "sms-verification", 1),
+                         store.get_step(launch_id, "filing-resubmission", 1),
+                         store.get_step(launch_id, "sms-verification", 2))
+    assert sms1.finished_at <= resub.started_at and resub.finished_at <= sms2.started_at
+    # The client accepted the trial version before each 提审.
+    assert seen["trial-acceptance"] == [(1, "done", "accepted"), (2, "done", "accepted")]
+    for n in (1, 2):
+        assert (store.get_step(launch_id, "trial-acceptance", n).finished_at
+                <= store.get_step(launch_id, "review-submission", n).started_at)
     assert seen["design-confirmation"] == [(1, "rejected", "rework"), (2, "done", "confirmed")]
     assert seen["design-draft"] == [(1, "done", "done"), (2, "done", "done")]
     assert seen["sms-verification"] == [(1, "rejected", "timed_out"), (2, "done", "verified"), (3, "done", "verified")]
@@ -70,7 +89,6 @@ def test_standalone_launch_through_every_detour(stack):
     assert seen["implementation"] == [(1, "done", "done"), (2, "done", "done")]
     assert seen["release"] == [(1, "done", "released")]
 
-    store = runtime.store()
     # Release opened only after the filing branch finished.
     filing = store.get_branch(launch_id, "filing")
     release = store.get_step(launch_id, "release", 1)

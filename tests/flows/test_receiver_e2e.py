@@ -53,17 +53,17 @@ def test_pushes_drive_the_wechat_gates(stack, receiver):
     pusher = WeChatPusher(receiver, TOKEN, AES_KEY, COMPONENT_APPID)
     face_pushed = threading.Event()
 
-    def filing_may_be_submitted(sim):
+    def materials_may_be_confirmed(sim):
         return face_pushed.is_set()
 
     answers = {"subject-info": [{**PASSING["subject-info"], "appid": appid, "original_id": original_id}]}
     # People answer through the service; WeChat's gates are never answered by hand here.
     never = {gate: (lambda sim: False) for gate in WECHAT_GATES}
-    sim = Simulator(launch_id, Scenario(answers=answers, hold={**never, "filing-submission": filing_may_be_submitted}),
+    sim = Simulator(launch_id, Scenario(answers=answers, hold={**never, "filing-materials": materials_may_be_confirmed}),
                     repair_every=30)
     assert sim.run(360, until=lambda: store.get_launch(launch_id).appid == appid)
 
-    # An early push: face verification passes before the filing is even submitted.
+    # An early push: face verification passes before the face gate (after the materials) is reached.
     path, message = push_for("face-verification", {"outcome": "passed"}, appid, original_id, COMPONENT_APPID)
     assert pusher.send(path, message) == 200
     wait_for(lambda: store.get_decision(launch_id, "face-verification", 1), 30, "the early push to be recorded")
