@@ -6,11 +6,14 @@ Suspended runs hold no process; a resumed run is picked up here and replays its
 flow body, loading finished task results. A run whose process died (a killed
 worker) stops sending heartbeats; the deadline watcher puts it back to Scheduled so a
 live runner replays it, on its schedule and, sooner, when the automation below asks.
+A decision recorded while the Prefect API was down is delivered by a small loop here
+(start_resume_retry) within seconds of the API answering again.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from datetime import timedelta
 
 from deployments import DEPLOYMENT_NAME
@@ -103,6 +106,49 @@ def ensure_zombie_automation(within_seconds: int | None = None) -> None:
     ).create()
 
 
+def start_resume_retry(interval: float | None = None) -> threading.Event | None:
+    """Every `interval` seconds (settings.resume_retry_seconds, default 5), resume the runs parked at
+    a gate whose decision is recorded but never reached them — `approve` (or a push, a link)
+    recorded it while the Prefect API was down. Applied as soon as the API answers again, not at
+    the watcher's next pass. A daemon thread beside the flows; set the returned event to stop it.
+
+    Each round is one indexed store query (waiting steps with an unconsumed decision) and Prefect
+    calls only for what it finds (launch.decisions.resume_recorded, the watcher's repair logic).
+    """
+    from prefect.logging import get_logger
+
+    from launch.settings import get_settings
+
+    interval = float(get_settings().resume_retry_seconds if interval is None else interval)
+    if interval <= 0:
+        return None
+    logger = get_logger("weapp_launch.resume_retry")
+    stop = threading.Event()
+
+    def loop() -> None:
+        from launch.decisions import resume_recorded
+
+        failing = False
+        while not stop.wait(interval):
+            try:
+                # a decision younger than one round may still be resuming its run through its sender
+                report = resume_recorded(grace_seconds=interval)
+            except Exception as exc:  # noqa: BLE001 - store briefly unavailable: next round
+                report, error = None, f"{type(exc).__name__}"
+            else:
+                error = report.errors[0] if report.errors else None
+            for repair in report.repaired if report else ():
+                logger.info("决定已送达 / delivered a recorded decision: %s", repair.detail)
+            if error and not failing:
+                logger.warning("记录的决定暂时无法送达，稍后重试 / recorded decisions not delivered yet, retrying: %s", error)
+            elif failing and not error:
+                logger.info("已恢复送达 / delivering recorded decisions again")
+            failing = bool(error)
+
+    threading.Thread(target=loop, name="weapp-resume-retry", daemon=True).start()
+    return stop
+
+
 def main(limit: int | None = None) -> None:
     from prefect import serve
 
@@ -110,9 +156,19 @@ def main(limit: int | None = None) -> None:
     deployments = [
         f.to_deployment(name=DEPLOYMENT_NAME, tags=["weapp-launch"], **schedule_of(f)) for f in flows()
     ]
-    # The automation runs the watcher deployment, so that one must exist first (serve() updates it).
-    next(d for d in deployments if d.flow_name == WATCHER).apply()
-    ensure_zombie_automation()
+    try:
+        # The automation runs the watcher deployment, so that one must exist first (serve() updates it).
+        next(d for d in deployments if d.flow_name == WATCHER).apply()
+        ensure_zombie_automation()
+    except Exception as exc:
+        if getattr(getattr(exc, "response", None), "status_code", None) == 401:
+            raise SystemExit(
+                "Prefect API 拒绝访问（401）：请设置 PREFECT_API_AUTH_STRING（`weapp-launch up` 写在 <home>/prefect-auth）/ "
+                "the Prefect API refused us (401): set PREFECT_API_AUTH_STRING (`weapp-launch up` keeps it in "
+                "<home>/prefect-auth; see docs/scale-out.md)"
+            ) from None
+        raise
+    start_resume_retry()
     serve(*deployments, limit=limit)
 
 

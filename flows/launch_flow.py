@@ -15,7 +15,7 @@ from flows.gate import pass_gate
 from launch import runtime
 from tasks.artifacts import refresh_artifacts
 from tasks.branches import join_branch, start_branch
-from tasks.gates import launch_info
+from tasks.gates import gate_in_use, launch_info
 from tasks.launches import bind_launch_run, mark_released
 from tasks.registration import settle_profile
 
@@ -100,7 +100,7 @@ def launch(launch_id: str) -> str:
     # Code review can go in before the filing is done; a failure goes back to implementation.
     # Before each 提审 the client tries the trial version (体验版) and accepts it — unless the
     # `trial-acceptance` gate is switched off (WEAPP_LAUNCH_TRIAL_ACCEPTANCE=false).
-    trial_gate = "trial-acceptance" in runtime.catalogue().gates
+    trial_gate = gate_in_use(launch_id, "trial-acceptance")
     trials = 0
     attempt = 1
     while True:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Optional
@@ -25,6 +26,22 @@ schema_app = typer.Typer(no_args_is_help=True, help="JSON Schemas for editors")
 app.add_typer(client_app, name="client")
 app.add_typer(workdays_app, name="workdays")
 app.add_typer(schema_app, name="schema")
+
+
+PREFECT_EXIT = 3  # a command that needs Prefect found no API URL, or the API did not answer / refused us
+
+
+@app.callback()
+def _startup() -> None:
+    # A CLI in another shell reaches the `up` stack of its WEAPP_LAUNCH_HOME: API and UI URLs from
+    # <home>/stack.json, the auth string from <home>/prefect-auth (an explicit PREFECT_API_URL wins).
+    # See launch.stack.use_local_stack_auth. And never Prefect's ephemeral server: a command that
+    # needs Prefect and knows no API says what is missing instead.
+    from launch.stack import forbid_ephemeral_prefect, use_local_stack_auth
+
+    forbid_ephemeral_prefect()
+    use_local_stack_auth()
+
 
 from launch.cli_alerts import register as _register_alerts  # noqa: E402  (watch, alerts)
 
@@ -47,6 +64,32 @@ def _fail(message: str, code: int = 1, as_json: bool = False, **extra) -> None:
     else:
         err.print(f"[red]{message}[/red]")
     raise typer.Exit(code)
+
+
+def _need_prefect(as_json: bool = False) -> str:
+    """The Prefect API URL a command will use; exit PREFECT_EXIT saying what is missing if none."""
+    from launch.stack import missing_prefect_message, prefect_api_url
+
+    url = prefect_api_url()
+    if not url:
+        _fail(missing_prefect_message(), PREFECT_EXIT, as_json, reason="prefect-not-configured")
+    return url
+
+
+@contextmanager
+def _prefect_errors(as_json: bool = False):
+    """Prefect missing, down or refusing us: a bilingual line and exit PREFECT_EXIT, no traceback."""
+    from launch.stack import prefect_problem
+
+    try:
+        yield
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except Exception as exc:
+        problem = prefect_problem(exc)
+        if problem is None:
+            raise
+        _fail(problem, PREFECT_EXIT, as_json, reason="prefect-unavailable")
 
 
 def _parse_date(value: str, field: str) -> date:
@@ -258,11 +301,16 @@ def main() -> None:  # pragma: no cover - console entry
 
 @app.command()
 def start(client_id: str, as_json: bool = JsonOpt) -> None:
-    """Start a launch for a registered client; prints launch id, flow run id and the run's UI URL."""
+    """Start a launch for a registered client; prints launch id, flow run id and the run's UI URL.
+
+    Exit 0 started; 1 refused; 3 no Prefect API known, or it did not answer (the launch is kept
+    in the store, and `start` again picks it up)."""
     from launch.launches import LaunchRefused, start_launch
 
+    _need_prefect(as_json)
     try:
-        started = start_launch(client_id)
+        with _prefect_errors(as_json):
+            started = start_launch(client_id)
     except LaunchRefused as exc:
         _fail(str(exc), 1, as_json)
     if as_json:
@@ -346,7 +394,12 @@ def approve(
     attempt: Optional[int] = typer.Option(None, "--attempt", help="Attempt (default: the one waiting or next)"),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Record a gate decision (validated against the gate's form) and resume the run if it is parked there."""
+    """Record a gate decision (validated against the gate's form) and resume the run if it is parked there.
+
+    Exit 0: recorded (or already recorded); 1: refused; 2: malformed --set. The store is written
+    first: if the Prefect API is down (or unknown), the decision stays recorded, the message says
+    so, and the runner applies it within seconds of the API answering (JSON: "resume_pending": true).
+    Approving the same gate again says it is already recorded and retries the resume."""
     from launch.decisions import DecisionRefused, submit_decision
 
     data: dict = {"decided_by": by}
@@ -369,19 +422,33 @@ def approve(
             for p in exc.problems:
                 err.print(f"[red]{p.field}[/red] ({p.rule}): {p.message}")
         raise typer.Exit(1)
+    hint = _pending_hint(result) if result.resume_error else None
     if as_json:
-        _emit_json({"ok": True, **result.to_json()})
+        _emit_json({"ok": True, **result.to_json(), **({"hint": hint} if hint else {})})
     else:
         colour = "green" if result.status == "recorded" else "yellow"
         out.print(f"[{colour}]{result.status}[/{colour}] {result.message}")
+        if hint:
+            err.print(f"[yellow]{hint}[/yellow]")
+
+
+def _pending_hint(result) -> str:
+    """Why the recorded decision has not reached its run yet, and that nothing more is needed."""
+    from launch.stack import missing_prefect_message, prefect_api_url, unreachable_message
+
+    why = unreachable_message() if prefect_api_url() else missing_prefect_message()
+    return (f"已记录，Prefect 恢复后将自动继续（无需再次审批）/ recorded; it will be applied as soon as the "
+            f"Prefect API answers (no need to approve again). {why}")
 
 
 @app.command()
 def serve() -> None:
-    """Serve every flow deployment against the Prefect server at PREFECT_API_URL."""
+    """Serve every flow deployment against the Prefect server at PREFECT_API_URL (exit 3: none known)."""
     from deployments.serve import main as serve_main
 
-    serve_main()
+    _need_prefect()
+    with _prefect_errors():
+        serve_main()
 
 
 @app.command()
@@ -396,8 +463,10 @@ def automation() -> None:
 
     from deployments.serve import ZOMBIE_AUTOMATION, ensure_zombie_automation
 
+    _need_prefect()
     try:
-        ensure_zombie_automation()
+        with _prefect_errors():
+            ensure_zombie_automation()
     except ObjectNotFound:
         _fail("没有 deadline-watcher 部署，请先运行 `prefect deploy --all` / no deadline-watcher deployment on "
               "this Prefect server: run `prefect deploy --all` first")
@@ -428,7 +497,10 @@ def api() -> None:
 
 @app.command()
 def health(as_json: bool = JsonOpt) -> None:
-    """Check server, workers, receiver, watcher, store migrations and alert channels (one line each)."""
+    """Check server, workers, receiver, watcher, store migrations and alert channels (one line each).
+
+    Exit 0 when every check passes, 1 when any fails (for a supervisor or an uptime check; --json
+    for machines). Never starts a Prefect server of its own: without one it says what is missing."""
     from launch.health import run_checks
 
     checks = run_checks()
@@ -443,7 +515,16 @@ def health(as_json: bool = JsonOpt) -> None:
 
 @app.command()
 def up() -> None:
-    """The local stack for real use (server, deployments, receiver), no simulator; Ctrl-C stops it."""
-    from launch.demo import run_up
+    """The local stack for real use (server, deployments, receiver), no simulator; Ctrl-C or SIGTERM stops it.
 
-    run_up(runtime.settings().home)
+    Prefect's API needs the auth string in <home>/prefect-auth; the port is WEAPP_LAUNCH_PREFECT_PORT
+    (busy: exit 1, never another port; one in TIME_WAIT after a restart is free). <home>/stack.json
+    tells every CLI with this WEAPP_LAUNCH_HOME where the stack runs; it is marked stopped on exit."""
+    from launch.demo import run_up
+    from launch.stack import PortBusy
+
+    try:
+        ok = run_up(runtime.settings().home)
+    except PortBusy as exc:
+        _fail(str(exc))
+    raise typer.Exit(0 if ok else 1)

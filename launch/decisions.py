@@ -7,14 +7,19 @@ it reaches the gate, so nothing that arrives early is lost.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from launch import runtime
 from launch.domain.decisions import release_blockers, target_attempt
 from launch.domain.forms import FormError, FormProblem, validate_form
+from launch.domain.masking import scrub_form_data
 
 CHANNELS = ("ui", "cli", "wechat", "link", "api", "simulator", "system")
+PENDING = ("Prefect 恢复后将自动继续 / it will be applied as soon as the Prefect API answers")
+
+log = logging.getLogger("weapp_launch.decisions")
 
 
 @dataclass
@@ -26,6 +31,9 @@ class DecisionResult:
     resumed: bool = False
     message: str = ""
     problems: list[FormProblem] = field(default_factory=list)
+    # The decision is in the store but resuming its parked run failed (Prefect down, refused):
+    # the runner's retry loop (deployments/serve.py) or the watcher applies it later.
+    resume_error: str | None = None
 
     def to_json(self) -> dict:
         return {
@@ -34,6 +42,8 @@ class DecisionResult:
             "attempt": self.attempt,
             "status": self.status,
             "resumed": self.resumed,
+            "resume_pending": self.resume_error is not None,
+            "resume_error": self.resume_error,
             "message": self.message,
         }
 
@@ -99,7 +109,7 @@ def submit_decision(
     if attempt is None:
         target = target_attempt(gate_id, store.steps_for(launch_id), store.history(launch_id))
         if target.attempt is None:
-            return DecisionResult(launch_id, gate_id, None, "duplicate", message=target.duplicate_reason or "")
+            return _duplicate(launch_id, gate_id, None, target.duplicate_reason or "", resume)
         attempt = target.attempt
     decision, created = store.record_decision(
         launch_id,
@@ -113,19 +123,104 @@ def submit_decision(
         inbox_id=inbox_id,
     )
     if not created:
-        return DecisionResult(
-            launch_id, gate_id, attempt, "duplicate",
-            message=f"第 {attempt} 次已有决定「{decision.outcome}」，未做更改 / attempt {attempt} already decided "
-                    f"'{decision.outcome}'; nothing changed",
+        return _duplicate(
+            launch_id, gate_id, attempt,
+            f"第 {attempt} 次已有决定「{decision.outcome}」，未做更改 / attempt {attempt} already decided "
+            f"'{decision.outcome}'; nothing changed",
+            resume,
         )
-    resumed = False
+    resumed, error = False, None
     step = store.get_step(launch_id, gate_id, attempt)
     if resume and step is not None and step.status == "waiting" and step.flow_run_id:
         from launch.orchestrator import resume_if_parked
 
-        resumed = resume_if_parked(step.flow_run_id, gate.key(attempt), form.model_dump(mode="json"), wait_seconds=15)
-    where = "流程已继续 / the run resumed" if resumed else "流程到达该关卡时将采用 / taken when the run reaches the gate"
+        # The store has the decision as typed; Prefect's copy (the Resume answer) is scrubbed.
+        run_input = scrub_form_data(form.model_dump(mode="json"))
+        try:
+            resumed = resume_if_parked(step.flow_run_id, gate.key(attempt), run_input, wait_seconds=15)
+        except Exception as exc:  # noqa: BLE001 - recorded already: the retry loop / watcher applies it
+            error = _resume_failure(exc)
+    if error:
+        where = f"恢复流程失败（{error}），{PENDING}"
+    else:
+        where = "流程已继续 / the run resumed" if resumed else "流程到达该关卡时将采用 / taken when the run reaches the gate"
     return DecisionResult(
-        launch_id, gate_id, attempt, "recorded", resumed=resumed,
+        launch_id, gate_id, attempt, "recorded", resumed=resumed, resume_error=error,
         message=f"已登记 {gate.name_zh} 第 {attempt} 次：{form.outcome}；{where}",
     )
+
+
+UNREACHABLE = "Prefect API 无法连接 / unreachable"
+NOT_CONFIGURED = "未配置 Prefect API / no Prefect API configured"
+
+
+def _failure_label(text: str) -> str:
+    """A short, secret-free label for why a resume failed, from an exception's type and message."""
+    if "No Prefect API URL" in text:
+        return NOT_CONFIGURED
+    if any(name in text for name in ("ConnectError", "ConnectTimeout", "ConnectionRefused", "RemoteProtocolError")):
+        return UNREACHABLE
+    return "Prefect API 出错 / error: " + text.split(":", 1)[0][:60]
+
+
+def _resume_failure(exc: BaseException) -> str:
+    log.info("resume failed after the decision was recorded: %s", type(exc).__name__)
+    chain, current = [], exc
+    while current is not None and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for item in chain:
+        label = _failure_label(f"{type(item).__name__}: {item}")
+        if label in (UNREACHABLE, NOT_CONFIGURED):
+            return label
+    return _failure_label(type(exc).__name__)
+
+
+def _duplicate(launch_id: str, gate_id: str, attempt: int | None, reason: str, resume: bool) -> DecisionResult:
+    """Nothing new to record; but if this gate's recorded decision never reached its parked run
+    (the first try found Prefect down), try that resume again now."""
+    result = DecisionResult(launch_id, gate_id, attempt, "duplicate", message=reason)
+    if not resume:
+        return result
+    report = resume_recorded(launch_id=launch_id, gate_id=gate_id)
+    if report.repaired:
+        result.resumed = True
+        result.message += "；已重新恢复流程 / retried the resume: the run resumed"
+    elif report.errors:
+        # the watcher's errors read "resume <where>: <ExceptionType>: <message>"
+        result.resume_error = _failure_label(report.errors[0].split(": ", 1)[-1])
+        result.message += f"；重试恢复失败（{result.resume_error}），{PENDING}"
+    return result
+
+
+def resume_recorded(*, launch_id: str | None = None, gate_id: str | None = None, grace_seconds: float = 0.0,
+                    limit: int = 50):
+    """Resume runs parked at a gate whose decision is recorded but never reached the run (its
+    resume failed: Prefect was down, the caller crashed). The watcher's lost-resume repair
+    (launch.watcher.resume_lost), run on demand: by a repeated `approve`, and every few seconds
+    by the runner (deployments/serve.py) so a decision is applied as soon as Prefect answers.
+
+    Cheap when there is nothing to do: one indexed query (waiting steps with an unconsumed
+    decision); Prefect is asked only about those. Returns the watcher's PassReport (repaired,
+    errors); never raises for Prefect being down.
+    """
+    from types import SimpleNamespace
+
+    from launch.watcher import PassReport, resume_lost
+
+    store = runtime.store()
+
+    class _Only:
+        """The store, narrowed to one launch / gate when asked."""
+
+        @staticmethod
+        def unconsumed_decisions_at_waiting_gates(decided_before=None, limit=100):
+            pairs = store.unconsumed_decisions_at_waiting_gates(decided_before, limit if launch_id is None else 1000)
+            return [(d, s) for d, s in pairs
+                    if (launch_id is None or d.launch_id == launch_id) and (gate_id is None or d.gate == gate_id)][:limit]
+
+    now = runtime.now()
+    report = PassReport(now, "resume-retry")
+    ctx = SimpleNamespace(store=_Only(), catalogue=runtime.catalogue())
+    resume_lost(ctx, now, limit, grace_seconds, report)
+    return report

@@ -1,4 +1,9 @@
-"""`weapp-launch health`: one line per part of the system, saying what is wrong."""
+"""`weapp-launch health`: one line per part of the system, saying what is wrong.
+
+Never starts a Prefect server of its own (the CLI turns Prefect's ephemeral mode off): without
+an API URL the server line says what is missing and the lines that need Prefect are not
+checked. A check that raises is a failed line, never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -23,16 +28,52 @@ class Check:
         return {"part": self.part, "ok": self.ok, "detail": self.detail}
 
 
-def _server() -> Check:
-    url = os.environ.get("PREFECT_API_URL")
-    if not url:
-        return Check("server", False, "PREFECT_API_URL 未设置 / not set: point it at your `prefect server`")
+def _auth_string() -> str | None:
+    value = os.environ.get("PREFECT_API_AUTH_STRING")
+    if value:
+        return value
     try:
-        r = httpx.get(f"{url.rstrip('/')}/health", timeout=5)
-        ok = r.status_code == 200
-        return Check("server", ok, f"{url} 正常 / healthy" if ok else f"{url} answered HTTP {r.status_code}")
+        from prefect.settings import get_current_settings
+
+        secret = get_current_settings().api.auth_string
+        return secret.get_secret_value() if secret is not None else None
+    except Exception:
+        return None
+
+
+def _server() -> Check:
+    """Prefect's API: up, and refusing whoever lacks the auth string (an open API lets any web
+    page a staff member opens list runs and resume gates, around our gate checks)."""
+    from launch.stack import missing_prefect_message, prefect_api_url, read_stack_file, stack_note
+
+    url = prefect_api_url()
+    if not url:
+        return Check("server", False, missing_prefect_message())
+    url = url.rstrip("/")
+    try:
+        r = httpx.get(f"{url}/health", timeout=5)
+        if r.status_code != 200:
+            return Check("server", False, f"{url} answered HTTP {r.status_code}")
+        # /health is open to probes by design; any other path tells whether the API is locked.
+        anonymous = httpx.get(f"{url}/admin/version", timeout=5)
+        if anonymous.status_code != 401:
+            return Check("server", False, f"{url} 未启用认证：任何能访问它的人都能读取并恢复运行 / NOT authenticated: "
+                         "anyone who reaches it can read and resume runs (set PREFECT_SERVER_API_AUTH_STRING on the "
+                         "server; `weapp-launch up` does)")
+        auth = _auth_string()
+        if not auth:
+            return Check("server", False, f"{url} 需要认证，但未设置 PREFECT_API_AUTH_STRING / requires auth, but "
+                         "PREFECT_API_AUTH_STRING is not set (`weapp-launch up` writes it to <home>/prefect-auth)")
+        from launch.stack import auth_header
+
+        ours = httpx.get(f"{url}/admin/version", timeout=5, headers=auth_header(auth))
+        if ours.status_code != 200:
+            return Check("server", False, f"{url} 拒绝了 PREFECT_API_AUTH_STRING / refused our "
+                         f"PREFECT_API_AUTH_STRING (HTTP {ours.status_code})")
+        return Check("server", True, f"{url} 正常，已启用认证 / healthy, authenticated")
     except httpx.HTTPError as exc:
-        return Check("server", False, f"{url} 无法连接 / unreachable: {type(exc).__name__}")
+        note = stack_note(read_stack_file())
+        return Check("server", False, f"{url} 无法连接 / unreachable: {type(exc).__name__}" + (f"; {note}" if note else ""))
 
 
 def _workers() -> Check:
@@ -61,7 +102,13 @@ def _workers() -> Check:
 
 
 def _receiver() -> Check:
-    url = runtime.settings().public_url.rstrip("/")
+    from launch.stack import read_stack_file
+
+    settings = runtime.settings()
+    url = settings.public_url.rstrip("/")
+    stack = read_stack_file(settings.home)
+    if "public_url" not in settings.model_fields_set and stack and stack.get("receiver_url"):
+        url = stack["receiver_url"].rstrip("/")  # where this home's `up` started it
     try:
         r = httpx.get(f"{url}/healthz", timeout=5)
         ok = r.status_code == 200
@@ -110,22 +157,48 @@ def _store() -> Check:
     return Check("store", ok, detail)
 
 
-def _channels() -> Check:
-    path = runtime.settings().notifiers_file
-    if path is None:
-        default = runtime.settings().home / "notifiers.yaml"
-        path = default if default.exists() else None
-    if path is None:
-        return Check("alerts", False, "未配置告警渠道 / no alert channels: set WEAPP_LAUNCH_NOTIFIERS_FILE")
-    try:
-        from notifiers.config import load_config
+def _channels() -> list[Check]:
+    """The alert configuration, then one line per channel: its breaker (down since, next
+    probe) and how many alerts wait for it."""
+    from launch.watcher import load_notifier_config
+    from notifiers.breaker import channel_health
 
-        config = load_config(path)
-    except Exception as exc:
-        return Check("alerts", False, f"{path}: {exc}")
+    config, _note, error = load_notifier_config(runtime.settings())
+    if error:
+        return [Check("alerts", False, error)]
+    if config is None or not config.channels:
+        return [Check("alerts", False, "未配置告警渠道 / no alert channels: set WEAPP_LAUNCH_NOTIFIERS_FILE")]
     tags = sorted({t for c in config.channels for t in c.tags})
-    return Check("alerts", bool(config.channels), f"{len(config.channels)} 个渠道 / channels, tags: {', '.join(tags)}")
+    lines = [Check("alerts", True, f"{len(config.channels)} 个渠道 / channels, tags: {', '.join(tags)}")]
+    return lines + [Check(h.part, h.ok, h.detail) for h in channel_health(runtime.store(), config)]
+
+
+def _wechat_push() -> Check:
+    if runtime.settings().wechat_allow_plaintext:
+        return Check("wechat", False, "已允许明文推送（WEAPP_LAUNCH_WECHAT_ALLOW_PLAINTEXT）：仅限测试平台 / plaintext "
+                     "pushes are allowed (WEAPP_LAUNCH_WECHAT_ALLOW_PLAINTEXT): for a test platform only")
+    return Check("wechat", True, "只接受加密推送 / encrypted pushes only")
+
+
+def _safely(part: str, check) -> Check:
+    try:
+        return check()
+    except Exception as exc:  # noqa: BLE001 - a health line, never a traceback
+        return Check(part, False, f"检查出错 / check failed: {type(exc).__name__}")
 
 
 def run_checks() -> list[Check]:
-    return [_server(), _workers(), _receiver(), _watcher(), _store(), _channels()]
+    from launch.stack import prefect_api_url
+
+    server = _safely("server", _server)
+    if server.ok or (prefect_api_url() and "unreachable" not in server.detail):
+        workers, watcher = _safely("workers", _workers), _safely("watcher", _watcher)
+    else:  # asking a missing or dead API again only repeats the server line
+        skipped = "未检查：Prefect API 不可用（见 server 一行）/ not checked: the Prefect API is not usable (see server)"
+        workers, watcher = Check("workers", False, skipped), Check("watcher", False, skipped)
+    try:
+        alerts = _channels()
+    except Exception as exc:  # noqa: BLE001 - a health line, never a traceback
+        alerts = [Check("alerts", False, f"检查出错 / check failed: {type(exc).__name__}")]
+    return [server, workers, _safely("receiver", _receiver), watcher, _safely("store", _store),
+            _safely("wechat", _wechat_push), *alerts]

@@ -107,8 +107,17 @@ def resume_if_parked(flow_run_id: str, key: str, run_input: dict | None = None, 
     A run that is not parked there yet is left alone: the gate reads the store
     before it suspends, so the decision is not lost. `wait_seconds` covers the short
     moment between a gate opening in the store and the run actually parking.
+
+    `run_input` is what Prefect keeps as the gate's Resume answer: its free text (who
+    decided, notes, reasons) is scrubbed here, whoever the caller, since the gate takes
+    the decision from the store (recorded first, as typed) and not from this input.
     """
     from prefect.flow_runs import resume_flow_run
+
+    from launch.domain.masking import scrub_form_data
+
+    if run_input is not None:
+        run_input = scrub_form_data(run_input)
 
     deadline = time.monotonic() + wait_seconds
     form_deadline = None

@@ -689,7 +689,7 @@ def _run_input(gate: Gate, decision: Any) -> dict[str, Any]:
         return form.model_validate(data).model_dump(mode="json", exclude_none=True)
 
 
-def _resume_lost(ctx: WatchContext, now: datetime, limit: int, grace_seconds: float, report: PassReport) -> None:
+def resume_lost(ctx: WatchContext, now: datetime, limit: int, grace_seconds: float, report: PassReport) -> None:
     pairs = ctx.store.unconsumed_decisions_at_waiting_gates(now - timedelta(seconds=grace_seconds), limit)
     if not pairs:
         return
@@ -807,7 +807,7 @@ def repair(now: datetime | None = None, limit: int = DEFAULT_LIMIT, *, ctx: Watc
                 report.errors.append(_err("inbox", exc))
 
     _revive_dead(ctx, limit, report)
-    _resume_lost(ctx, now, limit, grace_seconds, report)
+    resume_lost(ctx, now, limit, grace_seconds, report)
     _wake_joins(ctx, limit, report)
 
     try:

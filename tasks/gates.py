@@ -52,6 +52,13 @@ def launch_info(launch_id: str) -> LaunchInfo:
 
 
 @task
+def gate_in_use(launch_id: str, gate_id: str) -> bool:
+    """Whether a gate that a setting can switch off is on for this launch. Decided once per
+    launch (a persisted result): a replay after the setting changed keeps the path taken."""
+    return gate_id in runtime.catalogue().gates
+
+
+@task
 def open_gate(launch_id: str, gate_id: str, attempt: int) -> OpenedGate:
     """The gate starts waiting: its step row, deadline and the run that will park there."""
     gate = runtime.catalogue().gate(gate_id)

@@ -21,6 +21,8 @@ runner = CliRunner()
 def temp_store(tmp_path, monkeypatch):
     monkeypatch.setenv("WEAPP_LAUNCH_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("WEAPP_LAUNCH_DATABASE_URL", raising=False)
+    # The CLI's start-up turns Prefect's ephemeral server off in its process; undo that after each test.
+    monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_ENABLED", "false")
     runtime.reset()
     yield
     runtime.reset()

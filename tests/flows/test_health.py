@@ -28,10 +28,13 @@ def test_health_names_what_runs_and_what_is_missing(stack, monkeypatch):
     checks = {c["part"]: c for c in json.loads(result.stdout)["checks"]}
     assert checks["server"]["ok"] and stack.api_url in checks["server"]["detail"]
     assert checks["workers"]["ok"], checks["workers"]
-    assert checks["store"]["ok"] and "0002" in checks["store"]["detail"]
+    from launch.store.migrations import head_revision
+
+    assert checks["store"]["ok"] and f"migration {head_revision()}" in checks["store"]["detail"]
     assert not checks["receiver"]["ok"] and "weapp-launch api" in checks["receiver"]["detail"]
     assert not checks["alerts"]["ok"] and "WEAPP_LAUNCH_NOTIFIERS_FILE" in checks["alerts"]["detail"]
-    assert set(checks) == {"server", "workers", "receiver", "watcher", "store", "alerts"}
+    assert checks["wechat"]["ok"] and "encrypted pushes only" in checks["wechat"]["detail"]
+    assert set(checks) == {"server", "workers", "receiver", "watcher", "store", "wechat", "alerts"}
 
 
 def test_automation_command_recreates_the_heartbeat_automation_once(stack):
