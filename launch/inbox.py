@@ -159,12 +159,14 @@ def _insert(store, table):
 def _take_nonce(s: Session, store, scope: str, nonce: str, now: datetime, cutoff: datetime) -> bool:
     """Same contract as Store.remember_nonce (first sighting within the TTL wins), in plain SQL."""
     table = Nonce.__table__
+    # RETURNING, not rowcount: psycopg 3 reports rowcount -1 for INSERT … ON CONFLICT DO NOTHING,
+    # which made every push on PostgreSQL look like a replay.
     inserted = s.execute(
         _insert(store, table).values(scope=scope, nonce=nonce, seen_at=now).on_conflict_do_nothing(
             index_elements=["scope", "nonce"]
-        )
-    )
-    if inserted.rowcount == 1:
+        ).returning(table.c.nonce)
+    ).scalar()
+    if inserted is not None:
         return True
     # seen before: usable again only once its last sighting is older than the TTL
     taken = s.execute(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.faults.reporter import pytest_runtest_logreport, pytest_terminal_summary  # noqa: F401  (figures under xdist)
 from tests.support.stack import ROOT, Stack
 
 SERVER_GROUP = "prefect-servers"  # every test on the session's SQLite stack, and the other small stacks

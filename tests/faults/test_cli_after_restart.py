@@ -262,6 +262,7 @@ def restartable(tmp_path_factory):
 
 
 @pytest.mark.server
+@pytest.mark.faults
 def test_health_passes_on_a_running_stack(restartable, tmp_path):
     stack = restartable
     notifiers = tmp_path / "notifiers.yaml"
@@ -282,6 +283,7 @@ def test_health_passes_on_a_running_stack(restartable, tmp_path):
 
 
 @pytest.mark.server
+@pytest.mark.faults
 def test_a_decision_made_while_prefect_is_down_is_applied_as_soon_as_it_is_back(restartable):
     stack = restartable
     home = stack.home

@@ -1,0 +1,46 @@
+"""One deadline-watcher pass in a process of its own, started at an agreed moment, so that
+two of them run at once: ``python -m tests.faults.watch_pass --at EPOCH [--shift-hours H]
+[--no-repair]``. Prints the pass's report as JSON (launch.watcher.PassReport.to_json).
+
+The process settings come from the environment (the stack's: store URL, notifiers file);
+``--shift-hours`` runs the pass as if that much later (more alert rungs come due), which is
+only for enqueue and delivery: with it, repairs are off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import timedelta
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--at", type=float, required=True, help="wall-clock epoch to start the pass at")
+    ap.add_argument("--shift-hours", type=float, default=0.0)
+    ap.add_argument("--no-repair", action="store_true")
+    ap.add_argument("--worker-id", default=None)
+    args = ap.parse_args()
+
+    from launch import runtime
+    from launch.watcher import WatchContext, watch_once
+
+    ctx = WatchContext.from_runtime()  # opens the store, reads the notifiers file: outside the race
+    runtime.store().health()
+    now = runtime.now() + timedelta(hours=args.shift_hours) if args.shift_hours else None
+    wait = args.at - time.time()
+    late = wait < 0
+    if wait > 0:
+        time.sleep(wait)
+    report = watch_once(now, worker_id=args.worker_id, ctx=ctx,
+                        repair_runs=not (args.no_repair or args.shift_hours))
+    out = report.to_json()
+    out["started_late"] = late
+    print(json.dumps(out, ensure_ascii=False))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
