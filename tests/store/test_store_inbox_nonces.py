@@ -73,3 +73,19 @@ def test_nonce_race_and_purge(store, make_store):
     store.remember_nonce("wechat", "old", T0 - timedelta(days=1), 300)
     assert store.purge_nonces(T0 - timedelta(hours=1)) == 1
     assert store.remember_nonce("wechat", "old", T0, 10**9) is True
+
+
+def test_the_receivers_nonce_check_sees_a_first_sighting_on_each_backend(store):
+    """The receiver's own nonce write (launch.inbox): on PostgreSQL psycopg 3 reports rowcount
+    -1 for INSERT … ON CONFLICT DO NOTHING, which once made every push look like a replay."""
+    from launch.inbox import _take_nonce
+
+    cutoff = T0 - timedelta(seconds=60)
+    with store.session() as s:
+        assert _take_nonce(s, store, "wechat", "n-first", T0, cutoff) is True
+    with store.session() as s:
+        assert _take_nonce(s, store, "wechat", "n-first", T0 + timedelta(seconds=1), cutoff) is False
+        assert _take_nonce(s, store, "wechat-signature", "n-first", T0, cutoff) is True  # scopes apart
+    later = T0 + timedelta(seconds=120)  # past the TTL it may be used again
+    with store.session() as s:
+        assert _take_nonce(s, store, "wechat", "n-first", later, later - timedelta(seconds=60)) is True
