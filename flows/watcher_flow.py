@@ -10,6 +10,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from launch.watcher import DEFAULT_LIMIT
+from tasks.artifacts import publish_portfolio_summary
 from tasks.watcher_tasks import deliver_alerts, enqueue_alerts, repair_runs, revive_runs
 
 
@@ -22,6 +23,9 @@ def deadline_watcher(limit: int = DEFAULT_LIMIT, revive_only: bool = False) -> d
     enqueued = enqueue_alerts(worker_id, limit)
     delivered = deliver_alerts(worker_id, limit)
     repaired = repair_runs(worker_id, limit)
+    # --- the portfolio summary (issue 13): a Markdown artifact `portfolio-summary`, once per
+    # Beijing day (the first pass of the day writes it); its errors never fail the pass. ---
+    summary = publish_portfolio_summary()
     return {
         "enqueued": enqueued["counts"]["enqueued"],
         "sent": delivered["counts"]["sent"],
@@ -30,4 +34,5 @@ def deadline_watcher(limit: int = DEFAULT_LIMIT, revive_only: bool = False) -> d
         "waiting": delivered["counts"]["waiting"],  # held for a channel that is down
         "repaired": repaired["counts"]["repaired"],
         "errors": enqueued["errors"] + delivered["errors"] + repaired["errors"],
+        "summary": summary,  # {"published": bool, "open": n, "at_risk": n, "errors": [...]}
     }

@@ -6,6 +6,7 @@ Routes
     POST /wechat/{appid}/events                       message-event URL (Event; app id in the path)
     POST /gates/{launch_id}/{gate}                    a staff/system decision (JSON = the gate's form)
     GET  /gates/{launch_id}/{gate}?token=…            the small HTML form a staff link opens
+    GET  /report                                      the portfolio page (API key only; launch/report.py)
     GET  /healthz
 
 A WeChat push goes: body capped (Content-Length and the bytes actually read) -> timestamp
@@ -478,6 +479,24 @@ class _Receiver:
             raise Refused(401, exc.reason, exc.message) from None
         return "link", claims
 
+    def authenticate_staff(self, request: Request) -> None:
+        """The API key and nothing else (`Authorization: Bearer <api key>`), for staff pages
+        that are about every launch (GET /report): a signed link is bound to one launch and
+        gate, so it opens none of them; a token in the URL is refused like on a POST."""
+        if request.query_params.getlist("token") or request.headers.getlist("x-weapp-token"):
+            raise Refused(401, "bad-credentials", "此页面只接受 API 密钥，不接受链接令牌 / this page takes the API key, "
+                          "not a link token")
+        auth = request.headers.getlist("authorization")
+        if len(auth) > 1:
+            raise Refused(401, "bad-credentials", "认证头重复 / more than one Authorization header")
+        scheme, _, given = (auth[0] if auth else "").partition(" ")
+        if not auth:
+            raise Refused(401, "missing-credentials", "缺少凭据：API 密钥 / credentials missing: the API key")
+        if scheme.lower() != "bearer" or not given.strip():
+            raise Refused(401, "bad-credentials", "认证头格式错误 / Authorization must be 'Bearer <api key>'")
+        if self.api_key is None or not hmac.compare_digest(self.api_key, given.strip().encode("utf-8", "replace")):
+            raise Refused(401, "bad-api-key", "API 密钥无效 / API key not valid")
+
     async def link_live(self, claims: LinkClaims | None) -> None:
         """Refuse (410) a link whose attempt has been decided or is no longer the current one."""
         if claims is None:
@@ -713,6 +732,21 @@ def create_app(settings=None, *, applier: bool = True, applier_interval: float =
         step = await run_in_threadpool(runtime.store().latest_step, launch_id, gate)
         return _page(_form_page(launch, gate, step), 200)
 
+    @app.get("/report")
+    async def portfolio_report(request: Request):
+        # every open launch on one page (issue 13): staff only, by the API key
+        try:
+            receiver.authenticate_staff(request)
+        except Refused as exc:
+            request.scope["weapp_reason"] = exc.code
+            response = _page(_error_page(exc, "无法打开 / Cannot open"), exc.status)
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
+        nonce = secrets.token_urlsafe(16)
+        page = await run_in_threadpool(_portfolio_page, nonce)
+        request.scope["weapp_reason"] = "report"
+        return _page(page, 200, nonce, images=True)
+
     @app.get("/healthz")
     async def healthz():
         try:
@@ -768,15 +802,21 @@ _JS = """
 """
 
 
-def _page(body: str, status: int, nonce: str | None = None) -> HTMLResponse:
+def _page(body: str, status: int, nonce: str | None = None, *, images: bool = False) -> HTMLResponse:
+    """`images`: the page shows data: images (the portfolio chart) and runs no script."""
     nonce = nonce or secrets.token_urlsafe(16)
     doc = body.replace("{{NONCE}}", nonce)
+    if images:
+        csp = (f"default-src 'none'; img-src data:; style-src 'nonce-{nonce}'; form-action 'none'; "
+               "base-uri 'none'; frame-ancestors 'none'")
+    else:
+        csp = (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+               "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'")
     return HTMLResponse(
         doc,
         status_code=status,
         headers={
-            "Content-Security-Policy": f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-            "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'",
+            "Content-Security-Policy": csp,
             "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
@@ -794,8 +834,17 @@ def _shell(title: str, inner: str, script: bool = False) -> str:
     )
 
 
-def _error_page(exc: Refused) -> str:
-    return _shell("链接无效 / Link not valid", f"<h1>无法打开 / Cannot open</h1><p>{html.escape(exc.message)}</p>")
+def _error_page(exc: Refused, title: str = "链接无效 / Link not valid") -> str:
+    return _shell(title, f"<h1>无法打开 / Cannot open</h1><p>{html.escape(exc.message)}</p>")
+
+
+def _portfolio_page(nonce: str) -> str:
+    """The portfolio page from the runtime's store, catalogue and calendar (launch/report.py)."""
+    from launch.report import build_portfolio, render_html
+
+    portfolio = build_portfolio(runtime.store(), catalogue=runtime.catalogue(), calendar=runtime.calendar(),
+                                now=runtime.now(), settings=runtime.settings())
+    return render_html(portfolio, nonce=nonce)
 
 
 def _field_kind(annotation) -> tuple[str, list[str]]:

@@ -47,6 +47,14 @@ from launch.cli_alerts import register as _register_alerts  # noqa: E402  (watch
 
 _register_alerts(app)
 
+from launch.cli_report import register as _register_report  # noqa: E402  (report)
+
+_register_report(app)
+
+from launch.cli_forecast import register as _register_forecast  # noqa: E402  (forecast, commit)
+
+_register_forecast(app)
+
 # Piped output (CI logs, less) gets a wide table rather than Rich's 80-column default.
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -300,19 +308,34 @@ def main() -> None:  # pragma: no cover - console entry
 
 
 @app.command()
-def start(client_id: str, as_json: bool = JsonOpt) -> None:
+def start(
+    client_id: str,
+    commit_date: Optional[str] = typer.Option(
+        None, "--commit-date", help="Committed go-live date YYYY-MM-DD / 承诺上线日期 (risk alerts when P90 passes it)"
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
     """Start a launch for a registered client; prints launch id, flow run id and the run's UI URL.
 
-    Exit 0 started; 1 refused; 3 no Prefect API known, or it did not answer (the launch is kept
-    in the store, and `start` again picks it up)."""
+    Exit 0 started; 1 refused; 2 a bad --commit-date; 3 no Prefect API known, or it did not
+    answer (the launch is kept in the store, and `start` again picks it up)."""
     from launch.launches import LaunchRefused, start_launch
 
+    if commit_date is not None:
+        try:
+            date.fromisoformat(commit_date)
+        except ValueError:
+            _fail(f"--commit-date 须为 YYYY-MM-DD / --commit-date must be a date YYYY-MM-DD: {commit_date!r}", 2, as_json)
     _need_prefect(as_json)
     try:
         with _prefect_errors(as_json):
             started = start_launch(client_id)
     except LaunchRefused as exc:
         _fail(str(exc), 1, as_json)
+    if commit_date is not None:
+        from launch.cli_forecast import commit_at_start
+
+        commit_at_start(started["launch_id"], commit_date)
     if as_json:
         _emit_json(started)
     else:
@@ -340,10 +363,13 @@ def status(launch_id: Optional[str] = typer.Argument(None), as_json: bool = Json
                           ", ".join(w["due"] for w in r["waiting"]), r["url"])
         out.print(table)
         return
+    from launch.cli_forecast import status_forecast_json, status_forecast_lines
+
     detail = launch_detail(launch_id)
     if detail is None:
         _fail(f"没有这个上线任务 / no launch {launch_id}", 1, as_json)
     if as_json:
+        detail["forecast"] = status_forecast_json(launch_id)
         _emit_json(detail)
         return
     out.print(f"[bold]{detail['client']}[/bold] 「{detail['mini_program']}」 {detail['launch_id']} "
@@ -360,6 +386,8 @@ def status(launch_id: Optional[str] = typer.Argument(None), as_json: bool = Json
     for d in detail["decisions"]:
         table.add_row(d["decided_at"], d["gate"], str(d["attempt"]), d["outcome"], d["actor"], d["channel"])
     out.print(table)
+    for line in status_forecast_lines(launch_id):
+        out.print(line, markup=False)  # "[暂定 provisional]" is text, not Rich markup
 
 
 @app.command()

@@ -136,6 +136,17 @@ class Settings(BaseSettings):
         "whose resume failed (Prefect was down); 0 turns it off (the watcher's repair pass still does it).",
     )
 
+    # Forecast (issue 13)
+    forecast_file: Path | None = Field(
+        default=None,
+        description="YAML overriding the forecast's stage durations, rejection loops and risk alert tags "
+        "(format: launch/domain/data/forecast.yaml).",
+    )
+    forecast_samples: int = Field(
+        default=10_000, ge=100,
+        description="Monte Carlo samples per forecast (status, artifact, the watcher's commitment risk check).",
+    )
+
     @property
     def store_url(self) -> str:
         if self.database_url:

@@ -515,8 +515,38 @@ def enqueue_due(now: datetime | None = None, limit: int = DEFAULT_LIMIT, *, ctx:
         except Exception as exc:  # noqa: BLE001 - one bad step must not stop the pass; its cursor stays
             log.warning("watcher: step %s: %s", step.id, type(exc).__name__)
             report.errors.append(_err(f"step {step.launch_id}/{step.step}/{step.attempt}", exc))
+    _forecast_risk(ctx, now, report)  # issue 13: commitment risk, once per pass
     report.seconds = time.perf_counter() - started
     return report
+
+
+# --------------------------------------------------------------------------- forecast risk (issue 13)
+
+
+def _forecast_risk(ctx: WatchContext, now: datetime, report: PassReport) -> None:
+    """Once per pass: forecast every running launch with a committed go-live date and
+    enqueue one alert per change of risk level (launch/forecasting.py). A store without
+    commitments (an older test double) is left alone."""
+    store = ctx.store
+    if not hasattr(store, "open_commitments"):
+        return
+    try:
+        from launch.forecasting import check_commitments, config_from_settings
+
+        changes, errors = check_commitments(
+            store, catalogue=ctx.catalogue, calendar=ctx.calendar, config=config_from_settings(ctx.settings),
+            now=now, samples=int(getattr(ctx.settings, "forecast_samples", 10_000) or 10_000),
+        )
+    except Exception as exc:  # noqa: BLE001 - the deadline alerts of this pass are already enqueued
+        report.errors.append(_err("forecast risk", exc))
+        return
+    report.errors += errors
+    for c in changes:
+        if c.alert_id is not None:
+            report.enqueued.append(Enqueued(
+                c.alert_id, c.dedupe_key, c.launch_id, "forecast-risk", c.seq, f"forecast-risk-{c.level}",
+                c.severity, now, c.tags, c.provisional,
+            ))
 
 
 # --------------------------------------------------------------------------- deliver

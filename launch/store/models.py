@@ -14,12 +14,13 @@ Schema changes go through an Alembic revision in ``launch/store/migrations/versi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -321,6 +322,27 @@ class Effect(Base):
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+# ---------------------------------------------------------------- commitments (revision 0005)
+
+
+class LaunchCommitment(Base):
+    """A launch's committed go-live date and the forecast risk level last seen against it.
+    ``risk_seq`` counts level changes: the risk alert's outbox key carries it, so each
+    change alerts once (launch/forecasting.py)."""
+
+    __tablename__ = "launch_commitments"
+
+    launch_id: Mapped[str] = mapped_column(ForeignKey("launches.id", ondelete="CASCADE"), primary_key=True)
+    committed_go_live: Mapped[date] = mapped_column(Date)
+    committed_at: Mapped[datetime]
+    risk_level: Mapped[str | None] = mapped_column(String(16))  # ok | at-risk | late; None: not checked yet
+    risk_seq: Mapped[int] = mapped_column(Integer, default=0)
+    risk_changed_at: Mapped[datetime | None]
+    last_p50: Mapped[date | None] = mapped_column(Date)
+    last_p90: Mapped[date | None] = mapped_column(Date)
+    checked_at: Mapped[datetime | None]
+
+
 TABLES = (
     "clients",
     "client_identifiers",
@@ -334,4 +356,5 @@ TABLES = (
     "alert_deliveries",
     "effects",
     "channel_states",
+    "launch_commitments",
 )

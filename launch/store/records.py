@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from launch.store.models import STEP_OPEN_STATUSES
@@ -183,3 +183,18 @@ def to_record(cls: type[R], row: Any) -> R:
             value = copy.deepcopy(value)
         values[f.name] = value
     return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class CommitmentRecord:
+    """A launch's committed go-live date (revision 0005) and the risk level last seen."""
+
+    launch_id: str
+    committed_go_live: date
+    committed_at: datetime
+    risk_level: str | None
+    risk_seq: int
+    risk_changed_at: datetime | None
+    last_p50: date | None
+    last_p90: date | None
+    checked_at: datetime | None

@@ -64,15 +64,15 @@ def _expected(launch_id: str) -> dict[str, object]:
         # sms-verification #2, SMS sent Mon 10-05 09:00, verified at 15:00: only the notice;
         # 12 h left would be 10-05 21:00, after it finished.
         k("sms-verification", 2, "notice"): at(2026, 10, 5, 9),
-        # face-verification (3 calendar days, standard ladder), opened Thu 10-08 09:00: due
-        # Sun 10-11 09:00; half 36 h -> 10-09 21:00; 80 % = 57.6 h -> 10-10 18:36. Closed
-        # 10-12 12:00: the first overdue repeat (10-12 09:00) fires.
+        # face-verification (the admin's notice lives 24 h: the face-24h ladder, like the SMS
+        # window's), opened Thu 10-08 09:00: due Fri 10-09 09:00. Closed late on 10-12 12:00,
+        # so every rung fires, and the ladder has no repeats after "expired 2 h".
         k("face-verification", 1, "notice"): at(2026, 10, 8, 9),
-        k("face-verification", 1, "half"): at(2026, 10, 9, 21),
-        k("face-verification", 1, "eighty"): at(2026, 10, 10, 18, 36),
-        k("face-verification", 1, "due"): at(2026, 10, 11, 9),
-        k("face-verification", 1, "overdue"): at(2026, 10, 11, 9),
-        k("face-verification", 1, "overdue-repeat-1"): at(2026, 10, 12, 9),
+        k("face-verification", 1, "left-12h"): at(2026, 10, 8, 21),
+        k("face-verification", 1, "left-4h"): at(2026, 10, 9, 5),
+        k("face-verification", 1, "left-1h"): at(2026, 10, 9, 8),
+        k("face-verification", 1, "expired"): at(2026, 10, 9, 9),
+        k("face-verification", 1, "expired-2h"): at(2026, 10, 9, 11),
         # implementation (3 workdays), opened Fri 10-16 16:00 before an ordinary weekend:
         # 8 h of Friday + Mon, Tue, Wed = 80 h; due Wed 10-21 24:00. Half = 40 h: 8 + 24
         # (Mon) + 8 -> Tue 10-20 08:00 (not Sun 10-18 08:00, as clock time would say);
