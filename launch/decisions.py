@@ -122,11 +122,11 @@ def submit_decision(
         decided_at=runtime.now(),
         inbox_id=inbox_id,
     )
-    if not created:
+    if not created:  # this attempt is decided, or this push already decided the gate (decision.attempt)
         return _duplicate(
-            launch_id, gate_id, attempt,
-            f"第 {attempt} 次已有决定「{decision.outcome}」，未做更改 / attempt {attempt} already decided "
-            f"'{decision.outcome}'; nothing changed",
+            launch_id, gate_id, decision.attempt,
+            f"第 {decision.attempt} 次已有决定「{decision.outcome}」，未做更改 / attempt {decision.attempt} already "
+            f"decided '{decision.outcome}'; nothing changed",
             resume,
         )
     resumed, error = False, None

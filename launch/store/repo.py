@@ -821,7 +821,13 @@ class Store:
         session: Session | None = None,
     ) -> tuple[DecisionRecord, bool]:
         """One decision per gate attempt. Returns (decision, created); a second decision for
-        the same (launch, gate, attempt) returns the first one with created=False."""
+        the same (launch, gate, attempt) returns the first one with created=False.
+
+        With ``inbox_id``, one inbox event decides a gate at most once, whatever attempt the
+        caller aimed at: two appliers of the same push (the receiver's and the watcher's) must
+        not turn its second application into an early decision for the next attempt. The
+        inbox row is locked first (PostgreSQL; SQLite's write transaction is already
+        exclusive), so the second applier waits for the first and then finds its decision."""
         _check(channel, DECISION_CHANNELS, "channel")
         if attempt < 1:
             raise ValueError("attempt is 1-based")
@@ -838,6 +844,14 @@ class Store:
         )
         with self._write(session) as s:
             self._require_launch(s, launch_id)
+            if inbox_id is not None:
+                s.execute(select(InboxEvent.id).where(InboxEvent.id == inbox_id).with_for_update())
+                earlier = s.scalar(
+                    select(Decision).where(Decision.launch_id == launch_id, Decision.gate == gate,
+                                           Decision.inbox_id == inbox_id).order_by(Decision.attempt).limit(1)
+                )
+                if earlier is not None:
+                    return to_record(DecisionRecord, earlier), False
             found, created = self._insert_or_get(
                 s, row, lambda: s.scalar(self._decision_stmt(launch_id, gate, attempt))
             )

@@ -7,6 +7,7 @@ Simulator, deciding through the same service the CLI and the receiver use.
 from __future__ import annotations
 
 import json
+import random
 from uuid import UUID
 
 import pytest
@@ -16,8 +17,10 @@ from prefect.flow_runs import resume_flow_run
 from launch import runtime
 from launch.decisions import DecisionRefused, submit_decision
 from launch.simulator import BUMPY, PASSING, Scenario, Simulator
+from launch.watcher import watch_once
 from tests.flows.helpers import attempts, new_launch, parked_at, pause_keys_seen, wait_for, waiting_at
-from tests.support.prefect_db import dump_text
+from tests.support.intakes import fresh_id_number, fresh_phone
+from tests.support.prefect_db import dump_text, results_text
 
 # Beside the scale test the machine is saturated: a launch may take several times its ~2 minutes.
 pytestmark = [pytest.mark.server, pytest.mark.timeout(900)]
@@ -38,6 +41,12 @@ def _artifacts(flow_run_id: str) -> dict[str, object]:
 
 def test_standalone_launch_through_every_detour(stack):
     started, raw = new_launch("client-acme.yaml")
+    # Staff type a phone and an ID number into free text on the way (issue 9: neither may reach Prefect).
+    rng = random.Random()
+    typed_phone, typed_id = fresh_phone(rng), fresh_id_number(rng)
+    typed = f"已电话通知客户 {typed_phone}，法人身份证 {typed_id} 已核对"
+    answers = {**BUMPY, "content": [{"outcome": "done", "note": typed}],
+               "release": [{"outcome": "released", "note": typed}]}
     launch_id, run_id = started["launch_id"], started["flow_run_id"]
     refused_release: list[DecisionRefused] = []
 
@@ -46,12 +55,14 @@ def test_standalone_launch_through_every_detour(stack):
         if not sim.decided("code-review", "passed"):
             return False
         if not refused_release:
+            # one watcher pass (enqueue only) while gates are open: the outbox is audited below
+            watch_once(runtime.now(), worker_id="e2e-audit", deliver=False, repair_runs=False)
             with pytest.raises(DecisionRefused) as err:
                 submit_decision(launch_id, "release", {"decided_by": "运营", "outcome": "released"}, "cli")
             refused_release.append(err.value)
         return True
 
-    sim = Simulator(launch_id, Scenario(answers=BUMPY, hold={"bureau-review": bureau_may_answer}), repair_every=30)
+    sim = Simulator(launch_id, Scenario(answers=answers, hold={"bureau-review": bureau_may_answer}), repair_every=30)
     assert sim.run(timeout=780), f"not released; steps: {attempts(launch_id)}; repairs: {sim.repairs}"
 
     # Release was refused while the filing was open, with a field-named bilingual reason.
@@ -118,10 +129,20 @@ def test_standalone_launch_through_every_detour(stack):
     assert "已发布" in arts[f"{launch_id}-waiting"]
     assert "材料清单" in arts[f"{launch_id}-materials"]
 
-    # Prefect's own database never saw the client's ID numbers or phones.
-    text = dump_text(stack.prefect_db)
-    for value in raw["id_number"] + raw["phone"] + raw["credit_code"]:
-        assert value not in text
+    # Prefect's own database never saw the client's ID numbers or phones, nor those staff typed;
+    # neither did the result files or the runner's log; and no link token is in any of them.
+    assert store.get_decision(launch_id, "release", 1).payload["note"] == typed  # our record keeps it
+    texts = {"Prefect's database": dump_text(stack.prefect_db),
+             "result files": results_text(stack.base / "results"),
+             "runner log": stack.runner_log.read_text(encoding="utf-8", errors="replace")}
+    for where, text in texts.items():
+        for value in raw["id_number"] + raw["phone"] + raw["credit_code"] + [typed_phone, typed_id]:
+            assert value not in text, f"{value} in {where}"
+        assert "token=" not in text and "X-Weapp-Token" not in text, where
+    outbox = store.list_alerts(launch_id=launch_id)
+    assert outbox, "the watcher pass during the bureau's review enqueued nothing"
+    for alert in outbox:  # a link is signed when it is sent, never stored
+        assert "token=" not in f"{alert.title}{alert.body}" and typed_phone not in alert.body
 
 
 def test_reuse_official_account_path(stack):

@@ -11,8 +11,6 @@ the results folder and the runner log.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import random
 import threading
@@ -26,6 +24,7 @@ import pytest
 from launch import runtime
 from launch.domain.masking import mask_id_number, mask_phone
 from tests.support.intakes import fresh_id_number, fresh_phone
+from tests.support.prefect_db import results_text
 
 # --------------------------------------------------------------------------- no server
 
@@ -145,34 +144,6 @@ def test_gate_task_views_are_scrubbed():
 # --------------------------------------------------------------------------- a real launch
 
 
-def _results_text(folder: Path) -> str:
-    """Every result file under `folder`, with base64-encoded (pickled) results decoded too."""
-    parts: list[str] = []
-
-    def walk(value) -> None:
-        if isinstance(value, dict):
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v)
-        elif isinstance(value, str) and len(value) >= 16:
-            try:
-                # results are pickled, base64 with line breaks
-                parts.append(base64.b64decode("".join(value.split()), validate=True).decode("utf-8", "replace"))
-            except (binascii.Error, ValueError):
-                pass
-
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        raw = path.read_bytes()
-        parts.append(raw.decode("utf-8", "replace"))
-        try:
-            walk(json.loads(raw))
-        except ValueError:
-            pass
-    return "\n".join(parts)
-
-
 def _responses_left(client, run_id: str) -> list[str]:
     found = client.filter_flow_run_input(UUID(run_id), key_prefix="suspended-", limit=500, exclude_keys=set())
     return sorted(i.key for i in found if i.key.endswith("-response"))
@@ -290,7 +261,7 @@ def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
              60, "the design-draft log line")
 
     prefect_text = dump_text(stack.prefect_db)  # inputs, task runs, states, logs, artifacts, parameters, events
-    results_text = _results_text(stack.base / "results")
+    results_text = results_text(stack.base / "results")
     runner_text = stack.runner_log.read_text(encoding="utf-8", errors="replace")
     assert results_text.strip(), "no result files were read"
     for path, (phone, id_number) in typed.items():

@@ -109,3 +109,31 @@ def test_branches(store, launch_id):
     assert store.get_branch(launch_id, "implementation-1") is None
     with pytest.raises(NotFound):
         store.finish_branch(launch_id, "implementation-1", "done")
+
+
+def test_one_push_decides_a_gate_once_even_when_applied_twice(store, make_store, launch_id):
+    """The receiver's applier and the watcher's repair pass may apply the same inbox row at
+    once. The second must not become an early decision for the next attempt (it once turned
+    one failed code review into two)."""
+    row, _ = store.put_event("wechat", "wechat:gh_x:weapp_audit_fail:1", "weapp_audit_fail", {}, launch_id,
+                             "code-review", T0)
+    other_process = make_store()
+
+    def apply(i):
+        target = store if i % 2 == 0 else other_process
+        # the second applier, finding attempt 1 decided, aims at attempt 2
+        return target.record_decision(launch_id, "code-review", 1 + i % 2, "failed", "微信推送", "wechat",
+                                      {"reason": "类目不符"}, T0, inbox_id=row.id)
+
+    results = race(4, apply)
+    assert sum(created for _, created in results) == 1
+    assert len({d.id for d, _ in results}) == 1  # every applier was handed the one decision
+    decided = [store.get_decision(launch_id, "code-review", n) for n in (1, 2)]
+    assert len([d for d in decided if d is not None]) == 1
+    # another push may still decide the next attempt
+    row2, _ = store.put_event("wechat", "wechat:gh_x:weapp_audit_success:2", "weapp_audit_success", {}, launch_id,
+                              "code-review", T0)
+    free = 2 if decided[0] is not None else 1
+    d2, created = store.record_decision(launch_id, "code-review", free, "passed", "微信推送", "wechat", {}, T0,
+                                        inbox_id=row2.id)
+    assert created and d2.attempt == free
