@@ -183,6 +183,7 @@ def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
     from prefect.flow_runs import resume_flow_run
 
     from launch.decisions import submit_decision
+    from launch.simulator import PASSING
     from launch.watcher import repair
     from tasks.gates import FORM_PRIVACY_NOTE
     from tests.flows.helpers import new_launch, parked_at, wait_for, waiting_at
@@ -223,6 +224,9 @@ def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
     ui = {"decided_by": f"王经理 {phone}", "outcome": "passed", "reason": f"核对身份证 {id_number}，手机 {phone}"}
     resume_flow_run(UUID(run_id), run_input=ui)
     wait_for(lambda: store.get_decision(launch_id, "wechat-verification", 1), 240, "the UI decision")
+    # the profile gate closes registration (issue 10): answered plainly, the branches start
+    wait_for(lambda: waiting_at(launch_id, "mini-program-profile"), 240, "the profile gate to open")
+    submit_decision(launch_id, "mini-program-profile", {"decided_by": "运营", **PASSING["mini-program-profile"]}, "cli")
 
     # 4. A decision recorded without a resume; the watcher's repair pass resumes the branch run.
     phone, id_number = typed["watcher"]
