@@ -265,17 +265,17 @@ def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
              60, "the design-draft log line")
 
     prefect_text = dump_text(stack.prefect_db)  # inputs, task runs, states, logs, artifacts, parameters, events
-    results_text = results_text(stack.base / "results")
+    result_files = results_text(stack.base / "results")
     runner_text = stack.runner_log.read_text(encoding="utf-8", errors="replace")
-    assert results_text.strip(), "no result files were read"
+    assert result_files.strip(), "no result files were read"
     for path, (phone, id_number) in typed.items():
         for raw in (phone, _spaced(phone), id_number):
             assert raw not in prefect_text, f"{path}: {raw} in Prefect's database"
-            assert raw not in results_text, f"{path}: {raw} in a result file"
+            assert raw not in result_files, f"{path}: {raw} in a result file"
             assert raw not in runner_text, f"{path}: {raw} in the runner log"
         assert mask_phone(phone) in prefect_text, f"{path}: the masked phone should be there"
     # Masked values do reach Prefect: the gate's log line and its task result.
     assert f"gate email-activation attempt 1: done by 王经理{mask_phone(typed['cli'][0])} via cli" in prefect_text
-    assert mask_id_number(typed["ui"][1]) in results_text
+    assert mask_id_number(typed["ui"][1]) in result_files
     for value in client_raw["id_number"] + client_raw["phone"] + client_raw["credit_code"]:
-        assert value not in prefect_text and value not in results_text
+        assert value not in prefect_text and value not in result_files
