@@ -1,10 +1,1 @@
-"""How the flows are served. Deployment names live here and in prefect.yaml (a test keeps them equal)."""
-
-DEPLOYMENT_NAME = "default"
-
-# flow name -> its deployment, as run_deployment() wants it
-LAUNCH = f"launch/{DEPLOYMENT_NAME}"
-
-
-def deployment_of(flow_name: str) -> str:
-    return f"{flow_name}/{DEPLOYMENT_NAME}"
+"""The composition root of the Prefect processes: how the flows are built and served."""

@@ -16,7 +16,7 @@ import os
 import threading
 from datetime import timedelta
 
-from deployments import DEPLOYMENT_NAME
+from launch.orchestration.names import DEPLOYMENT_NAME
 
 HEARTBEAT_SECONDS = 30  # Prefect's minimum for flow run heartbeats
 ZOMBIE_AUTOMATION = "weapp-launch: restart runs whose process died"
@@ -62,7 +62,7 @@ def ensure_zombie_automation(within_seconds: int | None = None) -> None:
     from prefect.events.schemas.automations import EventTrigger, Posture
     from prefect.events.schemas.events import ResourceSpecification
 
-    from deployments import deployment_of
+    from launch.orchestration.names import deployment_of
     from launch.settings import get_settings
 
     # A little past the reviver's own threshold, so the pass it starts finds the run silent long enough.

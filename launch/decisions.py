@@ -132,7 +132,7 @@ def submit_decision(
     resumed, error = False, None
     step = store.get_step(launch_id, gate_id, attempt)
     if resume and step is not None and step.status == "waiting" and step.flow_run_id:
-        from launch.orchestrator import resume_if_parked
+        from launch.orchestration.prefect import resume_if_parked
 
         # The store has the decision as typed; Prefect's copy (the Resume answer) is scrubbed.
         run_input = scrub_form_data(form.model_dump(mode="json"))

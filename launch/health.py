@@ -79,7 +79,7 @@ def _server() -> Check:
 def _workers() -> Check:
     from prefect.client.orchestration import get_client
 
-    from deployments import deployment_of
+    from launch.orchestration.names import deployment_of
 
     try:
         with get_client(sync_client=True) as client:

@@ -344,7 +344,7 @@ def _resume_own_pending(store, launch_id: str, gate_id: str, inbox_id: int) -> b
     if step is None or step.status != "waiting" or not step.flow_run_id:
         return False
     from launch.domain.forms import validate_form
-    from launch.orchestrator import resume_if_parked
+    from launch.orchestration.prefect import resume_if_parked
 
     form = validate_form(gate_id, {**payload, "decided_by": actor})
     gate = runtime.catalogue().gate(gate_id)

@@ -15,7 +15,7 @@ class LaunchRefused(ValueError):
 
 def start_launch(client_id: str) -> dict:
     """Create the launch (or pick up one whose run was never created) and its flow run, once."""
-    from launch.orchestrator import start_launch_run, ui_url
+    from launch.orchestration.prefect import start_launch_run, ui_url
 
     store = runtime.store()
     client = store.get_client(client_id)
@@ -37,7 +37,7 @@ def _display_name(client) -> str:
 
 
 def launches_overview() -> list[dict]:
-    from launch.orchestrator import ui_url
+    from launch.orchestration.prefect import ui_url
 
     store, cat = runtime.store(), runtime.catalogue()
     rows = []
@@ -63,7 +63,7 @@ def launches_overview() -> list[dict]:
 
 
 def launch_detail(launch_id: str) -> dict | None:
-    from launch.orchestrator import ui_url
+    from launch.orchestration.prefect import ui_url
 
     store, cat = runtime.store(), runtime.catalogue()
     launch = store.get_launch(launch_id)

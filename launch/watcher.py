@@ -277,27 +277,7 @@ class PassReport:
 # --------------------------------------------------------------------------- context
 
 
-def load_notifier_config(settings: Any) -> tuple[Any, str | None, str | None]:
-    """(config or None, note, error). The file: ``settings.notifiers_file``, else
-    ``<home>/notifiers.yaml`` when it exists; none → no channels (alerts stay pending)."""
-    path = getattr(settings, "notifiers_file", None)
-    if path is None:
-        home = getattr(settings, "home", None)
-        candidate = Path(home) / "notifiers.yaml" if home is not None else None
-        if candidate is not None and candidate.is_file():
-            path = candidate
-    if path is None:
-        return None, (
-            "未配置通知渠道（WEAPP_LAUNCH_NOTIFIERS_FILE），提醒保留在待发送队列中，配置后即发出 / "
-            "no notifiers file (WEAPP_LAUNCH_NOTIFIERS_FILE): alerts stay pending and go out once it is configured"
-        ), None
-    from notifiers.config import NotifierConfigError, load_config
-
-    try:
-        return load_config(path), None, None
-    except NotifierConfigError as exc:
-        return None, None, f"通知渠道文件有误，本次不发送 / notifiers file refused, nothing sent this pass: {exc}"
-
+from notifiers.config import load_notifier_config  # noqa: E402  (moved; callers still import it here)
 
 _LADDERS_CACHE: dict[tuple[str, int], LadderSet] = {}
 
@@ -389,7 +369,7 @@ def _client_name(client: Any) -> str:
 def _run_url(flow_run_id: str | None) -> str:
     if not flow_run_id:
         return ""
-    from launch.orchestrator import ui_url
+    from launch.orchestration.prefect import ui_url
 
     return ui_url(flow_run_id)
 
@@ -723,7 +703,7 @@ def resume_lost(ctx: WatchContext, now: datetime, limit: int, grace_seconds: flo
     pairs = ctx.store.unconsumed_decisions_at_waiting_gates(now - timedelta(seconds=grace_seconds), limit)
     if not pairs:
         return
-    from launch import orchestrator
+    from launch.orchestration import prefect as orchestrator
 
     for decision, step in pairs:
         where = f"{decision.launch_id}/{decision.gate}/{decision.attempt}"
@@ -749,7 +729,7 @@ def _wake_joins(ctx: WatchContext, limit: int, report: PassReport) -> None:
     launches = ctx.store.launches_maybe_joining(limit)
     if not launches:
         return
-    from launch import orchestrator
+    from launch.orchestration import prefect as orchestrator
 
     try:
         from tasks.branches import wake_launch
@@ -786,7 +766,7 @@ def _revive_dead(ctx: WatchContext, limit: int, report: PassReport) -> None:
         run_ids = ctx.store.open_flow_run_ids(limit)
         if not run_ids:
             return
-        from launch import orchestrator
+        from launch.orchestration import prefect as orchestrator
 
         silent = float(getattr(ctx.settings, "dead_run_seconds", 150))
         # Heartbeats carry the real time, so the wall clock judges them, never an injected `now`.

@@ -493,3 +493,23 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None, valid
         what = getattr(exc, "problem", None) or type(exc).__name__
         raise NotifierConfigError(p, "yaml-syntax", f"YAML 语法错误：{where}{what}", f"YAML syntax error: {where}{what}") from None
     return parse_config(data, p, env=env, validate_urls=validate_urls)
+
+
+def load_notifier_config(settings: Any) -> tuple[Any, str | None, str | None]:
+    """(config or None, note, error). The file: ``settings.notifiers_file``, else
+    ``<home>/notifiers.yaml`` when it exists; none → no channels (alerts stay pending)."""
+    path = getattr(settings, "notifiers_file", None)
+    if path is None:
+        home = getattr(settings, "home", None)
+        candidate = Path(home) / "notifiers.yaml" if home is not None else None
+        if candidate is not None and candidate.is_file():
+            path = candidate
+    if path is None:
+        return None, (
+            "未配置通知渠道（WEAPP_LAUNCH_NOTIFIERS_FILE），提醒保留在待发送队列中，配置后即发出 / "
+            "no notifiers file (WEAPP_LAUNCH_NOTIFIERS_FILE): alerts stay pending and go out once it is configured"
+        ), None
+    try:
+        return load_config(path), None, None
+    except NotifierConfigError as exc:
+        return None, None, f"通知渠道文件有误，本次不发送 / notifiers file refused, nothing sent this pass: {exc}"

@@ -208,12 +208,13 @@ def _send_one(channel: Channel, title: str, body: str, notify_type: str, key: st
             aobj = apprise.Apprise(asset=apprise.AppriseAsset(storage_mode="memory"))
             added = bool(aobj.add(url))
             if added:
-                ok = aobj.notify(
+                # Apprise 1.x answers True/False, 2.x an AppriseResult that is truthy on success.
+                ok = bool(aobj.notify(
                     title=title,
                     body=body,
                     body_format=apprise.NotifyFormat.TEXT,
                     notify_type=_NOTIFY_TYPES.get(notify_type, "info"),
-                ) is True
+                ))
         except Exception as exc:  # noqa: BLE001 - Apprise should not raise; one channel must not stop the rest
             lines.append((logging.ERROR, f"{type(exc).__name__}: {exc}"))
     if ok:

@@ -16,8 +16,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.flow_runs import suspend_flow_run
 from prefect.runtime import flow_run
 
-from deployments import deployment_of
-from launch import orchestrator, runtime
+from launch.orchestration.names import deployment_of
+from launch import runtime
+from launch.orchestration import prefect as orchestrator
 from launch.domain.catalogue import branch_of_join, join_key
 
 

@@ -22,7 +22,7 @@ def test_ci_runs_the_readme_test_command():
 def test_prefect_yaml_names_every_served_flow():
     import yaml
 
-    from deployments import DEPLOYMENT_NAME
+    from launch.orchestration.names import DEPLOYMENT_NAME
     from deployments.serve import flows
 
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))

@@ -203,7 +203,7 @@ def test_prefect_server_sigkilled_with_launches_parked(scenario, figures):
 
 
 def runtime_state(run_id: str):
-    from launch.orchestrator import read_state
+    from launch.orchestration.prefect import read_state
 
     return read_state(run_id)
 

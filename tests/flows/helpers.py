@@ -8,7 +8,7 @@ from prefect.client.orchestration import get_client
 
 from launch import runtime
 from launch.launches import start_launch
-from launch.orchestrator import form_saved
+from launch.orchestration.prefect import form_saved
 from launch.preflight import add_client
 from tests.support.intakes import fresh_intake
 

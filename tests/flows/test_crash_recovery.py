@@ -19,7 +19,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
 from launch import runtime
 from launch.decisions import submit_decision
-from launch.orchestrator import REVIVED_MESSAGE
+from launch.orchestration.prefect import REVIVED_MESSAGE
 from launch.simulator import PASSING, Scenario, Simulator
 from tests.flows.helpers import attempts, new_launch, parked_at, wait_for, waiting_at
 

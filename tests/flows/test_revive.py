@@ -19,7 +19,7 @@ from prefect.events.clients import get_events_client
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 from prefect.states import Paused, Running
 
-from launch.orchestrator import HEARTBEAT_EVENT, REVIVED_MESSAGE, revive_dead_runs
+from launch.orchestration.prefect import HEARTBEAT_EVENT, REVIVED_MESSAGE, revive_dead_runs
 from tests.flows.helpers import wait_for
 
 pytestmark = pytest.mark.server
@@ -109,7 +109,7 @@ def _parked_without_form(name: str, key: str) -> str:
 def test_a_gate_parked_without_its_form_is_replayed_instead_of_resumed(stack):
     """Prefect refuses every resume of such a run ("Run input schema not found"); the decision is
     in the store, so the run is rescheduled to replay and its gate takes it without parking."""
-    from launch.orchestrator import FORM_SAVE_SECONDS, REPLAY_MESSAGE, resume_if_parked
+    from launch.orchestration.prefect import FORM_SAVE_SECONDS, REPLAY_MESSAGE, resume_if_parked
 
     lost = _parked_without_form("lost-form", "design-draft-1")
     elsewhere = _parked_without_form("parked-elsewhere", "content-1")

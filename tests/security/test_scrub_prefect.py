@@ -62,7 +62,7 @@ def _waiting_launch(store, gate: str, flow_run_id: str | None = None) -> str:
 
 
 def test_decision_service_stores_as_typed_and_hands_prefect_a_scrubbed_input(store_env, monkeypatch):
-    import launch.orchestrator as orchestrator
+    import launch.orchestration.prefect as orchestrator
     from launch.decisions import submit_decision
 
     phone, id_number = _raw_pair()
@@ -91,7 +91,7 @@ def test_decision_service_stores_as_typed_and_hands_prefect_a_scrubbed_input(sto
 def test_orchestrator_scrubs_any_callers_resume_input(monkeypatch):
     import prefect.flow_runs
 
-    import launch.orchestrator as orchestrator
+    import launch.orchestration.prefect as orchestrator
 
     phone, id_number = _raw_pair()
     run_id = str(uuid.uuid4())

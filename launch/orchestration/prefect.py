@@ -14,7 +14,7 @@ from uuid import UUID
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
-from deployments import LAUNCH
+from launch.orchestration.names import LAUNCH, deployment_of
 
 
 @dataclass(frozen=True)
@@ -49,25 +49,33 @@ def form_saved(flow_run_id: str) -> bool:
     return True
 
 
-def ui_url(flow_run_id: str | None) -> str:
-    from launch.settings import get_settings
-
+def ui_url(flow_run_id: str | None, base_url: str | None = None) -> str:
     if not flow_run_id:
         return ""
-    return f"{get_settings().prefect_ui_url.rstrip('/')}/runs/flow-run/{flow_run_id}"
+    if base_url is None:
+        from launch.settings import get_settings
+
+        base_url = get_settings().prefect_ui_url
+    return f"{base_url.rstrip('/')}/runs/flow-run/{flow_run_id}"
 
 
 def start_launch_run(launch_id: str) -> str:
     """Create the launch's flow run (exactly once per launch id) and return its id."""
+    return start_run(LAUNCH, {"launch_id": launch_id}, f"launch-{launch_id}", tags=["weapp-launch", launch_id])
+
+
+def start_branch_run(launch_id: str, branch: str, flow_name: str, parameters: dict) -> str:
+    """Create a branch's flow run (exactly once per launch and branch) and return its id."""
+    return start_run(
+        deployment_of(flow_name), parameters, f"{launch_id}-{branch}", tags=["weapp-launch", launch_id]
+    )
+
+
+def start_run(deployment: str, parameters: dict, idempotency_key: str, tags: list[str]) -> str:
     from prefect.deployments import run_deployment
 
     run = run_deployment(
-        LAUNCH,
-        parameters={"launch_id": launch_id},
-        timeout=0,
-        as_subflow=False,
-        idempotency_key=f"launch-{launch_id}",
-        tags=["weapp-launch", launch_id],
+        deployment, parameters=parameters, timeout=0, as_subflow=False, idempotency_key=idempotency_key, tags=tags
     )
     return str(run.id)
 
@@ -219,3 +227,21 @@ def revive_dead_runs(flow_run_ids: list[str], silent_seconds: float, now: dateti
             client.set_flow_run_state(run.id, Scheduled(message=REVIVED_MESSAGE), force=True)
             revived.append(Revived(str(run.id), run.name, silent))
     return revived
+
+
+class PrefectOrchestrator:
+    """The orchestrator port over Prefect's API (the client reads PREFECT_API_URL and its auth)."""
+
+    def __init__(self, settings=None) -> None:
+        self._ui_base = settings.prefect_ui_url if settings is not None else None
+
+    start_launch_run = staticmethod(start_launch_run)
+    start_branch_run = staticmethod(start_branch_run)
+    read_state = staticmethod(read_state)
+    resume_if_parked = staticmethod(resume_if_parked)
+    replay_parked = staticmethod(replay_parked)
+    revive_dead_runs = staticmethod(revive_dead_runs)
+    form_saved = staticmethod(form_saved)
+
+    def ui_url(self, flow_run_id: str | None) -> str:
+        return ui_url(flow_run_id, self._ui_base)
