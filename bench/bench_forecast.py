@@ -9,7 +9,7 @@
 2. All open launches in one watcher pass: ``--launches`` synthetic launches at random points of
    their life (the backtest's generator), each forecast with ``--samples``; the naive loop on
    a tenth of them, extrapolated. Then the same pass again with nothing changed: the
-   in-process cache of ``launch.forecasting.forecast_for`` is modelled by a dict lookup.
+   in-process cache of ``launch.app.forecasting.forecast_for`` is modelled by a dict lookup.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ one is parked at email-activation-1, and measures again:
   processes held       live flow-run processes (`python -m prefect.engine`) while parked (0 expected)
   server memory        RSS of the Prefect server process (with its children)
   store size           pg_database_size of the store
-  watcher pass         one `launch.watcher.watch_once` (enqueue + repair; no channels) — the
+  watcher pass         one `launch.app.watcher.watch_once` (enqueue + repair; no channels) — the
                        first over N parked launches enqueues their notices, the next is steady
   `weapp-launch status` the CLI as a user runs it (a process, --json) listing every launch;
                        beside it the same listing in-process and a bare `SELECT` of the launches
@@ -93,7 +93,7 @@ def bare_query() -> int:
 
 
 def watcher_pass() -> tuple[float, int]:
-    from launch.watcher import watch_once
+    from launch.app.watcher import watch_once
 
     t0 = time.perf_counter()
     report = watch_once(config=None)

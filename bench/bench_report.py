@@ -7,7 +7,7 @@ Seeds a throw-away SQLite store (a temp dir) with N running launches as tests/re
 (both registration paths, individuals, some waiting past a deadline), warms the imports and
 the font cache on a small portfolio, then times, best of --repeat:
 
-  report    launch.report: build_portfolio (Monte Carlo forecast per launch, REPORT_SAMPLES)
+  report    launch.app.report: build_portfolio (Monte Carlo forecast per launch, REPORT_SAMPLES)
             + render_png + render_html — what `weapp-launch report` and GET /report do
   baseline  the same data drawn the obvious way: one ax.barh per bar, y tick labels, a minor
             tick per day, an axvspan per day off, default PNG compression; and the forecast
@@ -35,7 +35,7 @@ from cryptography.fernet import Fernet  # noqa: E402
 
 from launch.domain.calendar import WorkCalendar  # noqa: E402
 from launch.domain.catalogue import default_catalogue  # noqa: E402
-from launch.report import (  # noqa: E402
+from launch.app.report import (  # noqa: E402
     FONT_FAMILY,
     build_portfolio,
     default_forecaster,
@@ -50,7 +50,7 @@ TARGET_S = 5.0
 
 
 def forget_forecasts() -> None:
-    """launch.forecasting keeps an in-process cache keyed by each launch's history: a second
+    """launch.app.forecasting keeps an in-process cache keyed by each launch's history: a second
     run would time dictionary look-ups. Every timed run starts without it."""
     try:
         from launch import forecasting

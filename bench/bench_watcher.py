@@ -6,7 +6,7 @@ Builds a throw-away SQLite store (a temp dir) holding N open steps of the catalo
 opened over the last 30 days, each with the alert cursor a watcher pass five minutes
 earlier would have left (bulk insert). Then, in the same run:
 
-  indexed   launch.watcher.enqueue_due: ONE range query on ix_steps_next_alert_at returns the
+  indexed   launch.app.watcher.enqueue_due: ONE range query on ix_steps_next_alert_at returns the
             steps whose next rung has come; only those are planned, rendered and enqueued.
   naive     what a watcher without the cursor must do every pass: load every open step and
             plan its ladder in Python to find what is due (before even rendering anything).
@@ -126,7 +126,7 @@ def indexed_pass(store: Store) -> tuple[float, int]:
     import launch.links  # noqa: F401  (imports outside the timing)
     import launch.orchestration.prefect  # noqa: F401
     from launch import runtime
-    from launch.watcher import WatchContext, enqueue_due
+    from launch.app.watcher import WatchContext, enqueue_due
 
     ctx = WatchContext(store=store, calendar=WorkCalendar(), catalogue=default_catalogue(),
                        ladders=default_ladders(), settings=runtime.settings(), runtime_store=False)

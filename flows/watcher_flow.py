@@ -9,7 +9,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.runtime import flow_run
 
-from launch.watcher import DEFAULT_LIMIT
+from launch.app.watcher import DEFAULT_LIMIT
 from tasks.artifacts import publish_portfolio_summary
 from tasks.watcher_tasks import deliver_alerts, enqueue_alerts, repair_runs, revive_runs
 

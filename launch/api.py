@@ -6,7 +6,7 @@ Routes
     POST /wechat/{appid}/events                       message-event URL (Event; app id in the path)
     POST /gates/{launch_id}/{gate}                    a staff/system decision (JSON = the gate's form)
     GET  /gates/{launch_id}/{gate}?token=…            the small HTML form a staff link opens
-    GET  /report                                      the portfolio page (API key only; launch/report.py)
+    GET  /report                                      the portfolio page (API key only; launch/app/report.py)
     GET  /healthz
 
 A WeChat push goes: body capped (Content-Length and the bytes actually read) -> timestamp
@@ -839,8 +839,8 @@ def _error_page(exc: Refused, title: str = "链接无效 / Link not valid") -> s
 
 
 def _portfolio_page(nonce: str) -> str:
-    """The portfolio page from the runtime's store, catalogue and calendar (launch/report.py)."""
-    from launch.report import build_portfolio, render_html
+    """The portfolio page from the runtime's store, catalogue and calendar (launch/app/report.py)."""
+    from launch.app.report import build_portfolio, render_html
 
     portfolio = build_portfolio(runtime.store(), catalogue=runtime.catalogue(), calendar=runtime.calendar(),
                                 now=runtime.now(), settings=runtime.settings())

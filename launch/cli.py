@@ -529,7 +529,7 @@ def health(as_json: bool = JsonOpt) -> None:
 
     Exit 0 when every check passes, 1 when any fails (for a supervisor or an uptime check; --json
     for machines). Never starts a Prefect server of its own: without one it says what is missing."""
-    from launch.health import run_checks
+    from launch.app.health import run_checks
 
     checks = run_checks()
     if as_json:

@@ -94,7 +94,7 @@ def watch(
     limit: int = typer.Option(2000, min=1, help="Steps, alerts and repairs handled per pass."),
 ) -> None:
     """Deadline watcher: enqueue due alerts, send them, repair lost wake-ups. Exit 1 if a pass had errors."""
-    from launch.watcher import watch_once
+    from launch.app.watcher import watch_once
 
     interval = max(1, int(getattr(runtime.settings(), "watch_interval_seconds", 300) or 300))
     try:
@@ -191,7 +191,7 @@ def alerts_test(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Send a test message to each configured channel and show each result. Exit 1 if any failed."""
-    from launch.watcher import load_notifier_config
+    from launch.app.watcher import load_notifier_config
     from notifiers.deliver import send_test
 
     config, note, error = load_notifier_config(runtime.settings())
@@ -256,7 +256,7 @@ def alerts_channels(
 ) -> None:
     """Each channel's circuit breaker (up / down since, next probe) and the alerts waiting for it.
     Exit 1 if a channel is down."""
-    from launch.watcher import load_notifier_config
+    from launch.app.watcher import load_notifier_config
     from notifiers.breaker import channel_health
 
     config, note, error = load_notifier_config(runtime.settings())

@@ -56,7 +56,7 @@ def _date(text: str, what: str, as_json: bool) -> date:
 def status_forecast_json(launch_id: str) -> dict | None:
     """``{"forecast", "commitment", "risk", "lines"}`` for ``status LAUNCH --json``; None for an
     unknown launch; ``{"error": ...}`` when the forecast cannot be made (status still prints)."""
-    from launch.forecasting import status_forecast
+    from launch.app.forecasting import status_forecast
 
     try:
         return status_forecast(launch_id)
@@ -81,7 +81,7 @@ def commit_at_start(launch_id: str, commit_date: str | None) -> dict | None:
     Raises ValueError on a malformed date (check it before starting)."""
     if not commit_date:
         return None
-    from launch.forecasting import commit
+    from launch.app.forecasting import commit
 
     c = commit(runtime.store(), launch_id, date.fromisoformat(commit_date))
     return {"launch_id": launch_id, "committed_go_live": c.committed_go_live.isoformat()}
@@ -95,7 +95,7 @@ def forecast_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of lines."),
 ) -> None:
     """Go-live forecast of a launch: P50 / P90 by Monte Carlo over the process, in working days."""
-    from launch.forecasting import config_from_settings, forecast_for, forecast_lines
+    from launch.app.forecasting import config_from_settings, forecast_for, forecast_lines
 
     store, cal, settings = runtime.store(), runtime.calendar(), runtime.settings()
     if store.get_launch(launch_id) is None:
@@ -123,7 +123,7 @@ def commit_cmd(
 ) -> None:
     """Commit a launch to a go-live date (at start or later; again to move it). When the
     forecast's P90 passes it, the account manager is alerted (and a manager when P50 does)."""
-    from launch.forecasting import commit
+    from launch.app.forecasting import commit
 
     store = runtime.store()
     if store.get_launch(launch_id) is None:

@@ -8,7 +8,7 @@ adds
         one self-contained HTML page (the Gantt chart of every open launch, what each waits
         for and who must act, the at-risk list) and the same chart as a PNG next to it
 
-Needs only the store (no Prefect). Nothing personal is written: see launch/report.py.
+Needs only the store (no Prefect). Nothing personal is written: see launch/app/report.py.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def report(
     as_json: bool = typer.Option(False, "--json", help="Also print the rows as JSON (paths included)."),
 ) -> None:
     """Portfolio report / 上线组合报告: every open launch on one page (HTML + PNG). Exit 2 on a bad date."""
-    from launch.report import build_portfolio, write_report
+    from launch.app.report import build_portfolio, write_report
 
     now = runtime.now()
     if as_of is not None:

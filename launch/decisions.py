@@ -197,7 +197,7 @@ def resume_recorded(*, launch_id: str | None = None, gate_id: str | None = None,
                     limit: int = 50):
     """Resume runs parked at a gate whose decision is recorded but never reached the run (its
     resume failed: Prefect was down, the caller crashed). The watcher's lost-resume repair
-    (launch.watcher.resume_lost), run on demand: by a repeated `approve`, and every few seconds
+    (launch.app.watcher.resume_lost), run on demand: by a repeated `approve`, and every few seconds
     by the runner (deployments/serve.py) so a decision is applied as soon as Prefect answers.
 
     Cheap when there is nothing to do: one indexed query (waiting steps with an unconsumed
@@ -206,7 +206,7 @@ def resume_recorded(*, launch_id: str | None = None, gate_id: str | None = None,
     """
     from types import SimpleNamespace
 
-    from launch.watcher import PassReport, resume_lost
+    from launch.app.watcher import PassReport, resume_lost
 
     store = runtime.store()
 

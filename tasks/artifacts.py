@@ -81,7 +81,7 @@ def refresh_artifacts(launch_id: str, reason: str) -> None:
 def _forecast_markdown(launch_id: str) -> str | None:
     """The go-live forecast (issue 13) as markdown; None when it cannot be made (a broken
     forecast file must not stop the launch)."""
-    from launch.forecasting import status_forecast
+    from launch.app.forecasting import status_forecast
 
     try:
         data = status_forecast(launch_id)
@@ -93,7 +93,7 @@ def _forecast_markdown(launch_id: str) -> str | None:
 
 
 def forecast_markdown(data: dict) -> str:
-    """Markdown of ``launch.forecasting.status_forecast(...)``: go-live P50/P90, the
+    """Markdown of ``launch.app.forecasting.status_forecast(...)``: go-live P50/P90, the
     commitment and its risk level, a table of phases (critical path in bold)."""
     fc = data["forecast"]
     mark = " *(暂定 provisional)*" if fc["provisional"] else ""
@@ -155,7 +155,7 @@ def _last_summary_at(client) -> datetime | None:
 def publish_summary(client, *, now: datetime, flow_run_id: UUID | None = None, force: bool = False) -> dict:
     """Publish the summary through ``client`` (a sync Prefect client) unless one was published
     already on this Beijing day. Returns {"published": bool, "open": n, "at_risk": n}."""
-    from launch.report import build_portfolio, summary_markdown
+    from launch.app.report import build_portfolio, summary_markdown
 
     settings = runtime.settings()
     if not force and not summary_due(_last_summary_at(client), now, settings.timezone):

@@ -1,5 +1,5 @@
 """Thin tasks of the deadline-watcher flow: each runs one phase of a watcher pass
-(launch/watcher.py) and returns its report as JSON (keys, counts, channel names: nothing
+(launch/app/watcher.py) and returns its report as JSON (keys, counts, channel names: nothing
 personal). No caching: every run must look at the store as it is now."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from launch import watcher
+from launch.app import watcher
 
 
 def _log(report: watcher.PassReport, phase: str) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from launch import runtime
-from launch.health import _channels, _wechat_push
+from launch.app.health import _channels, _wechat_push
 
 
 @pytest.fixture

@@ -100,7 +100,7 @@ class GateActual:
 @dataclass(frozen=True)
 class LaunchHistory:
     """A launch as the forecast needs it: its path, subject type, start, and per phase/gate
-    the actual dates (built from the store by ``launch.forecasting.history_from_store``)."""
+    the actual dates (built from the store by ``launch.app.forecasting.history_from_store``)."""
 
     launch_id: str
     start: date

@@ -328,7 +328,7 @@ class Effect(Base):
 class LaunchCommitment(Base):
     """A launch's committed go-live date and the forecast risk level last seen against it.
     ``risk_seq`` counts level changes: the risk alert's outbox key carries it, so each
-    change alerts once (launch/forecasting.py)."""
+    change alerts once (launch/app/forecasting.py)."""
 
     __tablename__ = "launch_commitments"
 

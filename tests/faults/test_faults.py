@@ -172,7 +172,7 @@ def test_prefect_server_sigkilled_with_launches_parked(scenario, figures):
 
     # The decision submitted while the server was down: its resume was lost; the watcher's
     # repair pass (every 5 s here, default grace) or a resume-retry loop must apply it.
-    from launch.watcher import repair
+    from launch.app.watcher import repair
 
     repairs = []
 

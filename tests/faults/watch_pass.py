@@ -1,6 +1,6 @@
 """One deadline-watcher pass in a process of its own, started at an agreed moment, so that
 two of them run at once: ``python -m tests.faults.watch_pass --at EPOCH [--shift-hours H]
-[--no-repair]``. Prints the pass's report as JSON (launch.watcher.PassReport.to_json).
+[--no-repair]``. Prints the pass's report as JSON (launch.app.watcher.PassReport.to_json).
 
 The process settings come from the environment (the stack's: store URL, notifiers file);
 ``--shift-hours`` runs the pass as if that much later (more alert rungs come due), which is
@@ -25,7 +25,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from launch import runtime
-    from launch.watcher import WatchContext, watch_once
+    from launch.app.watcher import WatchContext, watch_once
 
     ctx = WatchContext.from_runtime()  # opens the store, reads the notifiers file: outside the race
     runtime.store().health()

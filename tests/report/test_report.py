@@ -12,7 +12,7 @@ import pytest
 
 from launch.domain.calendar import WorkCalendar
 from launch.domain.catalogue import default_catalogue
-from launch.report import (
+from launch.app.report import (
     CJK_FONT,
     build_portfolio,
     cjk_font_path,
@@ -148,7 +148,7 @@ def test_a_failing_forecast_falls_back_to_the_plan_for_that_launch(portfolio_sto
     def forecaster(store_, launch, as_of):
         if launch.id == victim:
             raise RuntimeError("boom")
-        from launch.report import plan_forecast
+        from launch.app.report import plan_forecast
 
         return plan_forecast(store_, launch, catalogue=CAT, calendar=CAL, as_of=as_of)
 
@@ -160,7 +160,7 @@ def test_a_failing_forecast_falls_back_to_the_plan_for_that_launch(portfolio_sto
 
 def test_plan_forecast_respects_what_happened():
     """A done phase ends when it did; an open one not before today; release last."""
-    from launch.report import plan_forecast
+    from launch.app.report import plan_forecast
 
     class S:  # a store with one launch and two steps
         def __init__(self, steps):

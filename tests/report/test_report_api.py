@@ -69,7 +69,7 @@ def test_only_get(receiver):  # noqa: F811
 def test_the_page_renders_in_headless_chromium(receiver, seeded):  # noqa: F811
     from playwright.sync_api import sync_playwright
 
-    from launch.report import cjk_font_path
+    from launch.app.report import cjk_font_path
 
     SCREENSHOTS.mkdir(exist_ok=True)
     open_now = len(runtime.store().list_launches(status="running"))
@@ -107,7 +107,7 @@ def test_the_page_renders_in_headless_chromium(receiver, seeded):  # noqa: F811
         finally:
             browser.close()
     # the chart itself, as `weapp-launch report` writes it
-    from launch.report import build_portfolio, render_png
+    from launch.app.report import build_portfolio, render_png
 
     portfolio = build_portfolio(runtime.store(), catalogue=runtime.catalogue(), calendar=runtime.calendar(),
                                 now=runtime.now(), settings=runtime.settings())

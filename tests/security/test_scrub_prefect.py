@@ -110,7 +110,7 @@ def test_orchestrator_scrubs_any_callers_resume_input(monkeypatch):
 def test_watcher_rebuilds_a_scrubbed_input_that_still_validates():
     from launch.domain.catalogue import load_catalogue
     from launch.settings import get_settings
-    from launch.watcher import _run_input
+    from launch.app.watcher import _run_input
 
     phone, id_number = _raw_pair()
     gate = load_catalogue(get_settings().process_file).gate("design-confirmation")
@@ -184,7 +184,7 @@ def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
 
     from launch.decisions import submit_decision
     from launch.simulator import PASSING
-    from launch.watcher import repair
+    from launch.app.watcher import repair
     from tasks.gates import FORM_PRIVACY_NOTE
     from tests.flows.helpers import new_launch, parked_at, wait_for, waiting_at
     from tests.support.prefect_db import dump_text

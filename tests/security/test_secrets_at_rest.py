@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from launch import runtime
 from launch.links import DEAD_LINK_TEXT, LinkError, check_live, verify_token
 from launch.settings import SecretFileError, Settings, load_or_create_secret_file
-from launch.watcher import watch_once
+from launch.app.watcher import watch_once
 from tests.notifiers.conftest import http_endpoint, smtp_server  # noqa: F401  (fixtures)
 from tests.store.conftest import db_url, keys, pg_admin  # noqa: F401  (fixtures)
 from tests.watcher.conftest import at, new_client, open_gate, use_notifiers, watch_env  # noqa: F401

@@ -14,7 +14,7 @@ from launch.domain.alerts import default_ladders
 from launch.domain.calendar import WorkCalendar
 from launch.domain.catalogue import default_catalogue
 from launch.domain.forecast import default_forecast_config
-from launch.forecasting import check_commitments, check_risk, commit, forecast_for, forecast_lines, history_from_store
+from launch.app.forecasting import check_commitments, check_risk, commit, forecast_for, forecast_lines, history_from_store
 
 SH = ZoneInfo("Asia/Shanghai")
 CAL, CAT, CFG = WorkCalendar(), default_catalogue(), default_forecast_config()
@@ -125,7 +125,7 @@ def test_a_risk_alert_once_per_change_of_level(store, launch):
 
 
 def test_the_watcher_checks_commitments_once_per_pass(store, launch):
-    from launch.watcher import WatchContext, enqueue_due
+    from launch.app.watcher import WatchContext, enqueue_due
 
     now = at(2026, 6, 12)
     fc = forecast_for(store, launch, catalogue=CAT, calendar=CAL, config=CFG, as_of=now.date(), samples=10_000)

@@ -22,7 +22,7 @@ from sqlalchemy import event
 
 from launch import runtime
 from launch.domain.alerts import default_ladders
-from launch.watcher import watch_once
+from launch.app.watcher import watch_once
 from tests.watcher.conftest import at, new_client, open_gate
 
 STEP = timedelta(minutes=10)  # the watcher's schedule in this walk

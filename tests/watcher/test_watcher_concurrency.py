@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from launch import runtime
 from launch.store import Store
-from launch.watcher import watch_once
+from launch.app.watcher import watch_once
 from notifiers.config import parse_config
 from tests.watcher.conftest import at, new_client, open_gate
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from launch import runtime
 from launch.domain.masking import mask_id_number, mask_phone
-from launch.watcher import watch_once
+from launch.app.watcher import watch_once
 from tests.support.intakes import fresh_intake
 from tests.watcher.conftest import at, new_client, open_gate, use_notifiers
 

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from launch import runtime
 from launch.cli_alerts import register
-from launch.watcher import watch_once
+from launch.app.watcher import watch_once
 from notifiers.breaker import channel_health
 from tests.watcher.conftest import at, new_client, open_gate, use_notifiers
 
@@ -107,7 +107,7 @@ def test_both_channels_down_longer_than_the_retry_budget_lose_nothing(watch_env,
 
 
 def _config():
-    from launch.watcher import load_notifier_config
+    from launch.app.watcher import load_notifier_config
 
     config, _, error = load_notifier_config(runtime.settings())
     assert error is None

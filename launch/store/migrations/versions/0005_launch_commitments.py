@@ -3,7 +3,7 @@
 One row per launch that has a committed go-live date (set at start or later with
 ``weapp-launch commit``), with the forecast risk level last seen against it (ok / at-risk /
 late) and a counter of level changes: the risk alert's outbox key carries the counter and
-the level, so each change alerts once (launch/forecasting.py). Existing launches have no
+the level, so each change alerts once (launch/app/forecasting.py). Existing launches have no
 commitment.
 
 Revision ID: 0005

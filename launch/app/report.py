@@ -12,7 +12,7 @@ the chart: what each launch waits for, who must act and by when, and the at-risk
 
 Every input is an argument (store, catalogue, calendar, clock, forecaster): the CLI and the
 receiver pass the runtime's, tests and the benchmark their own. The forecast comes from
-``launch.forecasting.forecast_for`` when that module is there; otherwise (or if it fails for
+``launch.app.forecasting.forecast_for`` when that module is there; otherwise (or if it fails for
 a launch) from the catalogue's estimates — the page says which.
 
 Nothing personal: a launch is labelled by its id and mini-program name; for a client who is
@@ -327,7 +327,7 @@ def plan_forecast(store, launch, *, catalogue: Catalogue, calendar: WorkCalendar
 
 def default_forecaster(*, catalogue: Catalogue, calendar: WorkCalendar, config=None, settings=None,
                        samples: int | None = None) -> tuple[Forecaster | None, str]:
-    """The Monte Carlo forecaster of launch/forecasting.py bound to these arguments (config from
+    """The Monte Carlo forecaster of launch/app/forecasting.py bound to these arguments (config from
     ``settings.forecast_file`` unless given; samples: ``samples``, else the smaller of
     REPORT_SAMPLES and ``settings.forecast_samples``), or (None, why) when that module is not
     available (the report then uses plan_forecast)."""
@@ -337,7 +337,7 @@ def default_forecaster(*, catalogue: Catalogue, calendar: WorkCalendar, config=N
         return None, f"forecasting module not available ({exc.name})"
     forecast_for = getattr(forecasting, "forecast_for", None)
     if forecast_for is None:
-        return None, "launch.forecasting has no forecast_for"
+        return None, "launch.app.forecasting has no forecast_for"
     if config is None:
         if settings is not None and hasattr(forecasting, "config_from_settings"):
             config = forecasting.config_from_settings(settings)
@@ -406,7 +406,7 @@ def build_portfolio(
 ) -> Portfolio:
     """Rows for every open (running) launch, built from the store.
 
-    ``forecaster``: None picks launch.forecasting's when it exists, else the plan estimate;
+    ``forecaster``: None picks launch.app.forecasting's when it exists, else the plan estimate;
     False forces the plan estimate; a callable (store, launch, as_of) -> Forecast is used as
     given. A launch whose forecast raises is shown with the plan estimate and named in
     ``errors``."""

@@ -505,13 +505,13 @@ def enqueue_due(now: datetime | None = None, limit: int = DEFAULT_LIMIT, *, ctx:
 
 def _forecast_risk(ctx: WatchContext, now: datetime, report: PassReport) -> None:
     """Once per pass: forecast every running launch with a committed go-live date and
-    enqueue one alert per change of risk level (launch/forecasting.py). A store without
+    enqueue one alert per change of risk level (launch/app/forecasting.py). A store without
     commitments (an older test double) is left alone."""
     store = ctx.store
     if not hasattr(store, "open_commitments"):
         return
     try:
-        from launch.forecasting import check_commitments, config_from_settings
+        from launch.app.forecasting import check_commitments, config_from_settings
 
         changes, errors = check_commitments(
             store, catalogue=ctx.catalogue, calendar=ctx.calendar, config=config_from_settings(ctx.settings),

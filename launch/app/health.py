@@ -160,7 +160,7 @@ def _store() -> Check:
 def _channels() -> list[Check]:
     """The alert configuration, then one line per channel: its breaker (down since, next
     probe) and how many alerts wait for it."""
-    from launch.watcher import load_notifier_config
+    from launch.app.watcher import load_notifier_config
     from notifiers.breaker import channel_health
 
     config, _note, error = load_notifier_config(runtime.settings())
