@@ -18,7 +18,7 @@ from uuid import UUID
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from launch.stack import Stack  # noqa: E402
+from devtools.stack import Stack  # noqa: E402
 
 
 def count_work(run_ids: list[str]) -> tuple[int, int]:
@@ -53,7 +53,7 @@ def run_ours() -> tuple[float, list[str]]:
 
     from launch.launches import start_launch
     from launch.preflight import add_client
-    from launch.simulator import Scenario, Simulator
+    from devtools.simulator import Scenario, Simulator
     from tests.support.intakes import fresh_intake
     from launch import runtime
 

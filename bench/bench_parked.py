@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from launch.stack import Stack  # noqa: E402
+from devtools.stack import Stack  # noqa: E402
 from tests.support.processes import flow_run_processes, rss_bytes  # noqa: E402
 
 PG_URL = os.environ.get("WEAPP_LAUNCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

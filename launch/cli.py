@@ -35,9 +35,9 @@ PREFECT_EXIT = 3  # a command that needs Prefect found no API URL, or the API di
 def _startup() -> None:
     # A CLI in another shell reaches the `up` stack of its WEAPP_LAUNCH_HOME: API and UI URLs from
     # <home>/stack.json, the auth string from <home>/prefect-auth (an explicit PREFECT_API_URL wins).
-    # See launch.stack.use_local_stack_auth. And never Prefect's ephemeral server: a command that
+    # See launch.orchestration.connect.use_local_stack_auth. And never Prefect's ephemeral server: a command that
     # needs Prefect and knows no API says what is missing instead.
-    from launch.stack import forbid_ephemeral_prefect, use_local_stack_auth
+    from launch.orchestration.connect import forbid_ephemeral_prefect, use_local_stack_auth
 
     forbid_ephemeral_prefect()
     use_local_stack_auth()
@@ -76,7 +76,7 @@ def _fail(message: str, code: int = 1, as_json: bool = False, **extra) -> None:
 
 def _need_prefect(as_json: bool = False) -> str:
     """The Prefect API URL a command will use; exit PREFECT_EXIT saying what is missing if none."""
-    from launch.stack import missing_prefect_message, prefect_api_url
+    from launch.orchestration.connect import missing_prefect_message, prefect_api_url
 
     url = prefect_api_url()
     if not url:
@@ -87,7 +87,7 @@ def _need_prefect(as_json: bool = False) -> str:
 @contextmanager
 def _prefect_errors(as_json: bool = False):
     """Prefect missing, down or refusing us: a bilingual line and exit PREFECT_EXIT, no traceback."""
-    from launch.stack import prefect_problem
+    from launch.orchestration.connect import prefect_problem
 
     try:
         yield
@@ -462,7 +462,7 @@ def approve(
 
 def _pending_hint(result) -> str:
     """Why the recorded decision has not reached its run yet, and that nothing more is needed."""
-    from launch.stack import missing_prefect_message, prefect_api_url, unreachable_message
+    from launch.orchestration.connect import missing_prefect_message, prefect_api_url, unreachable_message
 
     why = unreachable_message() if prefect_api_url() else missing_prefect_message()
     return (f"已记录，Prefect 恢复后将自动继续（无需再次审批）/ recorded; it will be applied as soon as the "
@@ -508,8 +508,10 @@ def demo(
     timeout: float = typer.Option(900, help="Seconds the simulated launch may take"),
 ) -> None:
     """The whole product locally: Prefect server on SQLite, deployments, a simulated launch end to end."""
-    from launch.demo import run_demo
+    from devtools.demo import missing_dev_extra, run_demo
 
+    if (missing := missing_dev_extra()) is not None:
+        _fail(missing)
     keep_running = sys.stdin.isatty() if keep is None else keep
     ok = run_demo(runtime.settings().home, keep_running, timeout)
     raise typer.Exit(0 if ok else 1)
@@ -548,8 +550,8 @@ def up() -> None:
     Prefect's API needs the auth string in <home>/prefect-auth; the port is WEAPP_LAUNCH_PREFECT_PORT
     (busy: exit 1, never another port; one in TIME_WAIT after a restart is free). <home>/stack.json
     tells every CLI with this WEAPP_LAUNCH_HOME where the stack runs; it is marked stopped on exit."""
-    from launch.demo import run_up
-    from launch.stack import PortBusy
+    from devtools.demo import run_up
+    from devtools.stack import PortBusy
 
     try:
         ok = run_up(runtime.settings().home)

@@ -44,7 +44,7 @@ def _auth_string() -> str | None:
 def _server() -> Check:
     """Prefect's API: up, and refusing whoever lacks the auth string (an open API lets any web
     page a staff member opens list runs and resume gates, around our gate checks)."""
-    from launch.stack import missing_prefect_message, prefect_api_url, read_stack_file, stack_note
+    from launch.orchestration.connect import missing_prefect_message, prefect_api_url, read_stack_file, stack_note
 
     url = prefect_api_url()
     if not url:
@@ -64,7 +64,7 @@ def _server() -> Check:
         if not auth:
             return Check("server", False, f"{url} 需要认证，但未设置 PREFECT_API_AUTH_STRING / requires auth, but "
                          "PREFECT_API_AUTH_STRING is not set (`weapp-launch up` writes it to <home>/prefect-auth)")
-        from launch.stack import auth_header
+        from launch.orchestration.connect import auth_header
 
         ours = httpx.get(f"{url}/admin/version", timeout=5, headers=auth_header(auth))
         if ours.status_code != 200:
@@ -102,7 +102,7 @@ def _workers() -> Check:
 
 
 def _receiver() -> Check:
-    from launch.stack import read_stack_file
+    from launch.orchestration.connect import read_stack_file
 
     settings = runtime.settings()
     url = settings.public_url.rstrip("/")
@@ -188,7 +188,7 @@ def _safely(part: str, check) -> Check:
 
 
 def run_checks() -> list[Check]:
-    from launch.stack import prefect_api_url
+    from launch.orchestration.connect import prefect_api_url
 
     server = _safely("server", _server)
     if server.ok or (prefect_api_url() and "unreachable" not in server.detail):

@@ -286,7 +286,7 @@ class _Step:
 
 
 def test_demo_prints_the_filing_order(cat):
-    from launch.demo import filing_order
+    from devtools.demo import filing_order
 
     t = at(2026, 10, 8, 9)
     steps = [_Step("sms-verification", 2, t + timedelta(hours=6), "verified"),

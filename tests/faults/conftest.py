@@ -281,7 +281,7 @@ def new_parked_launch(open_gates: set[str], actor: str = "批量员工") -> tupl
     from launch.decisions import submit_decision
     from launch.launches import start_launch
     from launch.preflight import add_client
-    from launch.simulator import PASSING
+    from devtools.simulator import PASSING
     from tests.flows.helpers import TODAY
     from tests.support.intakes import fresh_intake
 
@@ -304,7 +304,7 @@ def new_parked_launch(open_gates: set[str], actor: str = "批量员工") -> tupl
 
 
 def passing(gate: str, ids: dict | None = None, actor: str = "模拟员工") -> dict:
-    from launch.simulator import PASSING
+    from devtools.simulator import PASSING
 
     data = {"decided_by": actor, **PASSING[gate]}
     if ids and gate in ("subject-info", "fast-registration"):
@@ -317,7 +317,7 @@ def run_to_release(launch_ids: list[str], timeout: float, *, hold: dict | None =
     """Play every gate still open (the simulator's passing answers) until each launch is
     released; returns each launch's seconds to release. Fails with the open steps if not."""
     from launch import runtime
-    from launch.simulator import Scenario, Simulator
+    from devtools.simulator import Scenario, Simulator
 
     sims = {lid: Simulator(lid, Scenario(hold=hold or {}), repair_every=repair_every) for lid in launch_ids}
     t0 = time.monotonic()

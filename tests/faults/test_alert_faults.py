@@ -48,7 +48,7 @@ import pytest
 
 from launch import runtime
 from launch.domain.alerts import format_due
-from launch.simulator import Simulator
+from devtools.simulator import Simulator
 from launch.app.watcher import WatchContext, watch_once
 from notifiers.deliver import idempotency_key
 from tests.faults.conftest import Chain, effects_once, new_parked_launch, stack_on

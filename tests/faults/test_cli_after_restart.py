@@ -25,13 +25,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from launch.stack import (
+from devtools.stack import PortBusy, Stack, ensure_port_free, free_port
+from launch.orchestration.connect import (
     STACK_FILE,
-    PortBusy,
-    Stack,
     ensure_auth_string,
-    ensure_port_free,
-    free_port,
     mark_stack_stopped,
     read_stack_file,
     stack_note,
@@ -89,7 +86,7 @@ def test_a_port_in_time_wait_is_free_and_a_listener_is_busy():
 
 
 def test_the_stack_file_is_private_and_every_cli_reads_it(tmp_path, monkeypatch):
-    from launch import stack as stack_mod
+    from launch.orchestration import connect as stack_mod
     from launch.settings import get_settings
 
     monkeypatch.setattr(stack_mod, "refresh_in_process_settings", lambda: None)

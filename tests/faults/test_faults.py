@@ -56,7 +56,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from launch import runtime
-from launch.simulator import WeChatPusher, push_for
+from devtools.simulator import WeChatPusher, push_for
 from tests.faults.conftest import (
     ROOT,
     Chain,

@@ -20,7 +20,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from launch import runtime
 from launch.decisions import submit_decision
 from launch.orchestration.prefect import REVIVED_MESSAGE
-from launch.simulator import PASSING, Scenario, Simulator
+from devtools.simulator import PASSING, Scenario, Simulator
 from tests.flows.helpers import attempts, new_launch, parked_at, wait_for, waiting_at
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(900)]  # slow beside the scale test

@@ -16,7 +16,7 @@ from prefect.flow_runs import resume_flow_run
 
 from launch import runtime
 from launch.decisions import DecisionRefused, submit_decision
-from launch.simulator import BUMPY, PASSING, Scenario, Simulator
+from devtools.simulator import BUMPY, PASSING, Scenario, Simulator
 from launch.app.watcher import watch_once
 from tests.flows.helpers import attempts, new_launch, parked_at, pause_keys_seen, wait_for, waiting_at
 from tests.support.intakes import fresh_id_number, fresh_phone

@@ -11,7 +11,7 @@ import pytest
 import uvicorn
 
 from launch import runtime
-from launch.simulator import PASSING, Scenario, Simulator, WeChatPusher, push_for
+from devtools.simulator import PASSING, Scenario, Simulator, WeChatPusher, push_for
 from tests.api.conftest import AES_KEY, COMPONENT_APPID, TOKEN, free_port
 from tests.flows.helpers import attempts, new_launch, pause_keys_seen, wait_for, waiting_at
 

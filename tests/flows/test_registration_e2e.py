@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from launch import runtime
-from launch.simulator import PASSING, Scenario, Simulator
+from devtools.simulator import PASSING, Scenario, Simulator
 from tests.flows.helpers import attempts, new_launch
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(900)]

@@ -38,7 +38,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
-from launch.stack import ROOT, free_port, wait_http
+from devtools.stack import ROOT, free_port, wait_http
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres, pytest.mark.scale, pytest.mark.timeout(1800)]
 
@@ -424,7 +424,7 @@ def test_twenty_launches_across_two_workers(scale_stack):
     from launch.decisions import submit_decision
     from launch.launches import start_launch
     from launch.preflight import add_client
-    from launch.simulator import PASSING
+    from devtools.simulator import PASSING
     from tests.flows.helpers import TODAY
     from tests.support.intakes import fresh_intake
 

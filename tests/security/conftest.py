@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from launch.stack import AUTH_FILE, ROOT, auth_header, free_port
+from devtools.stack import ROOT, free_port
+from launch.orchestration.connect import AUTH_FILE, auth_header
 
 UP_TIMEOUT = 300  # server, five deployments READY, receiver: about a minute on two idle cores
 

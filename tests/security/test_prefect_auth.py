@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from launch.stack import ROOT
+from devtools.stack import ROOT
 
 from .conftest import cmdline
 
@@ -168,7 +168,7 @@ def test_the_cli_in_another_shell_starts_and_approves_without_an_export(up_stack
 def test_health_fails_an_open_prefect(monkeypatch, server_auth, our_auth, verdict):
     """`health`'s server line: an API that answers anyone is a failure, and so is a string it refuses."""
     from launch import health
-    from launch.stack import auth_header
+    from launch.orchestration.connect import auth_header
 
     def get(url, headers=None, **kw):
         granted = server_auth is None or (headers or {}).get("Authorization") == auth_header(server_auth)["Authorization"]
@@ -189,8 +189,8 @@ def test_health_fails_an_open_prefect(monkeypatch, server_auth, our_auth, verdic
 def test_the_local_string_goes_only_to_the_local_stack(tmp_path, monkeypatch):
     """The CLI start-up hook: it fills PREFECT_API_URL / PREFECT_API_AUTH_STRING from the home's
     `up` stack, but never sends that string to a PREFECT_API_URL on another machine."""
-    from launch import stack as stack_mod
-    from launch.stack import ensure_auth_string, use_local_stack_auth
+    from launch.orchestration import connect as stack_mod
+    from launch.orchestration.connect import ensure_auth_string, use_local_stack_auth
 
     monkeypatch.setattr(stack_mod, "refresh_in_process_settings", lambda: None)
     for key in ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING", "WEAPP_LAUNCH_PREFECT_UI_URL"):

@@ -183,7 +183,7 @@ def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
     from prefect.flow_runs import resume_flow_run
 
     from launch.decisions import submit_decision
-    from launch.simulator import PASSING
+    from devtools.simulator import PASSING
     from launch.app.watcher import repair
     from tasks.gates import FORM_PRIVACY_NOTE
     from tests.flows.helpers import new_launch, parked_at, wait_for, waiting_at

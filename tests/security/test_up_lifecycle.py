@@ -14,7 +14,7 @@ import time
 import httpx
 import pytest
 
-from launch.stack import ensure_port_free, free_port
+from devtools.stack import ensure_port_free, free_port
 
 from .conftest import alive, descendants, processes_with, start_up, terminate
 

@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from launch.stack import STACK_FILE, ROOT, free_port
+from devtools.stack import ROOT, free_port
+from launch.orchestration.connect import STACK_FILE
 
 from .conftest import clean_env, start_up, terminate, wait_ready
 

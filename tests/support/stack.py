@@ -1,1 +1,2 @@
-from launch.stack import ROOT, Stack, free_port, refresh_in_process_settings, wait_http  # noqa: F401  (tests use the product's own stack)
+from devtools.stack import ROOT, Stack, free_port, wait_http  # noqa: F401  (tests use the product's own stack)
+from launch.orchestration.connect import refresh_in_process_settings  # noqa: F401

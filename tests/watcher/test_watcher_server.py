@@ -15,7 +15,7 @@ import shutil
 import pytest
 
 from launch import runtime
-from launch.simulator import Scenario, Simulator
+from devtools.simulator import Scenario, Simulator
 from launch.app.watcher import watch_once
 from tests.flows.helpers import attempts, new_launch, parked_at, wait_for, waiting_at
 from tests.support.stack import Stack, refresh_in_process_settings

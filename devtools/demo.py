@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from launch.stack import ROOT, PortBusy, Stack, ensure_port_free, free_port
+from devtools.stack import ROOT, PortBusy, Stack, ensure_port_free, free_port
 
 EXAMPLE = ROOT / "examples" / "client-acme.yaml"
 
@@ -52,6 +52,17 @@ def _signals_stop():
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
+def missing_dev_extra() -> str | None:
+    """Why the demo cannot run here (its mail sink needs aiosmtpd, in the `dev` extra), or None."""
+    import importlib.util
+
+    if importlib.util.find_spec("aiosmtpd") is not None:
+        return None
+    return ("`weapp-launch demo` 需要开发依赖 aiosmtpd（演示用的本地邮件接收器）：请运行 `pip install -e '.[dev]'`，"
+            "或使用 `./dev demo` / `weapp-launch demo` needs the dev extra (aiosmtpd, the demo's local mail sink): "
+            "run `pip install -e '.[dev]'`, or use `./dev demo`")
+
+
 def _login_hint(stack: Stack) -> str:
     return (f"UI 登录口令在 / the UI asks once for the auth string in: {stack.auth_file} (mode 0600; "
             "CLI 在同一 WEAPP_LAUNCH_HOME 下自动读取 / the CLI reads it from the same WEAPP_LAUNCH_HOME)")
@@ -65,7 +76,7 @@ def run_demo(home: Path, keep_running: bool, timeout: float = 900) -> bool:
     shutil.rmtree(base, ignore_errors=True)  # a fresh world each time: quotas and ids start clean
     stack = Stack(base, port=_port(4200))
     wechat = stack.enable_wechat()
-    from launch.sinks import MailSink, PhoneSink, write_notifiers
+    from devtools.sinks import MailSink, PhoneSink, write_notifiers
 
     mail, phone = MailSink(base / "mail.log").start(), PhoneSink(base / "phone.log").start()
     stack.env["WEAPP_LAUNCH_NOTIFIERS_FILE"] = str(write_notifiers(base / "notifiers.yaml", mail, phone))
@@ -95,16 +106,20 @@ def run_demo(home: Path, keep_running: bool, timeout: float = 900) -> bool:
 
 def _play(console: Console, stack: Stack, timeout: float, keep_running: bool, receiver: str,
           wechat: dict[str, str], sinks) -> bool:
-    from launch import runtime
+    from types import SimpleNamespace
+
+    from launch.app import Resources
     from launch.domain.intake import load_intake
     from launch.launches import launch_detail, start_launch
     from launch.preflight import add_client
     from launch.presentation import progress_percent
-    from launch.simulator import BUMPY, Scenario, Simulator, WeChatPusher
-    from tasks.gates import launch_info
+    from devtools.simulator import BUMPY, Scenario, Simulator, WeChatPusher
 
+    # This process plays CLI and outside world against the stack's store (apply_env pointed
+    # WEAPP_LAUNCH_* at it): its resources are built from those settings, once.
+    res = Resources.from_settings()
     intake = load_intake(EXAMPLE)
-    client_id, _ = add_client(intake, runtime.now().date())
+    client_id, _ = add_client(intake, res.now().date())
     started = start_launch(client_id)
     launch_id = started["launch_id"]
     console.print(f"上线任务 / launch [bold]{launch_id}[/bold] → {started['url']}")
@@ -118,9 +133,12 @@ def _play(console: Console, stack: Stack, timeout: float, keep_running: bool, re
     # WeChat's answers travel as real pushes through the receiver; people's through the decision service.
     pusher = WeChatPusher(receiver, wechat["WEAPP_LAUNCH_WECHAT_TOKEN"], wechat["WEAPP_LAUNCH_WECHAT_ENCODING_AES_KEY"],
                           wechat["WEAPP_LAUNCH_WECHAT_COMPONENT_APPID"])
-    sim = Simulator(launch_id, scenario, pusher=pusher)
-    info = launch_info.fn(launch_id)
-    from launch.watcher import watch_once
+    sim = Simulator(launch_id, scenario, pusher=pusher, res=res)
+    launch = res.store.get_launch(launch_id)
+    # What the progress bar needs of the launch: which path and subject type its plan follows.
+    info = SimpleNamespace(registration_path=launch.registration_path,
+                           subject_type=res.store.get_client(launch.client_id).subject_type)
+    from launch.app.watcher import watch_once
 
     next_watch = 0.0
     deadline = time.monotonic() + timeout
@@ -139,16 +157,16 @@ def _play(console: Console, stack: Stack, timeout: float, keep_running: bool, re
                     rung = sent.dedupe_key.split(":", 1)[-1]
                     bar.console.print(f"  ✉ 提醒 / alert {rung} → {', '.join(sent.channels)}")
                 next_watch = time.monotonic() + 3
-            steps = runtime.store().steps_for(launch_id)
+            steps = res.store.steps_for(launch_id)
             released = sim.released()
-            bar.update(task, completed=progress_percent(info, steps, runtime.catalogue(), released))
+            bar.update(task, completed=progress_percent(info, steps, res.catalogue, released))
             if released:
                 break
             time.sleep(0.5)
     watch_once()  # a last pass, so the alerts of the final gates go out too
     detail = launch_detail(launch_id)
     _summary(console, detail)
-    _filing_order(console, launch_id)
+    _filing_order(console, res, launch_id)
     mail, phone = sinks
     console.print(f"告警 / alerts: {mail.count} 封邮件 / mails → {mail.log}；{phone.count} 条手机通知 / phone "
                   f"messages → {phone.log}")
@@ -184,10 +202,8 @@ def filing_order(steps: list, catalogue) -> list[str]:
     return [f"{s.step}#{s.attempt}" + (f" ({s.outcome})" if s.outcome else "") for s in filing]
 
 
-def _filing_order(console: Console, launch_id: str) -> None:
-    from launch import runtime
-
-    order = filing_order(runtime.store().steps_for(launch_id), runtime.catalogue())
+def _filing_order(console: Console, res, launch_id: str) -> None:
+    order = filing_order(res.store.steps_for(launch_id), res.catalogue)
     console.print("备案顺序 / filing order: " + " → ".join(order))
 
 

@@ -13,7 +13,7 @@ from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from launch.stack import free_port
+from devtools.stack import free_port
 
 
 class MailSink:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from launch import runtime
+from launch.app import Resources
 from launch.decisions import DecisionResult, submit_decision
 
 # A passing answer for every gate; the one place tests and the demo take them from.
@@ -138,7 +138,10 @@ class Simulator:
         submit: Callable[..., DecisionResult] | None = None,
         pusher: WeChatPusher | None = None,
         repair_every: float | None = None,
+        res: Resources | None = None,
     ):
+        # The test or demo process's own view of the store: built from WEAPP_LAUNCH_* unless given.
+        self.res = res or Resources.from_settings()
         self.launch_id = launch_id
         self.scenario = scenario or Scenario()
         self.channel = channel
@@ -155,16 +158,16 @@ class Simulator:
     def decided(self, gate: str, outcome: str | None = None) -> bool:
         return any(
             d.gate == gate and (outcome is None or d.outcome == outcome)
-            for d in runtime.store().history(self.launch_id)
+            for d in self.res.store.history(self.launch_id)
         )
 
     def released(self) -> bool:
-        launch = runtime.store().get_launch(self.launch_id)
+        launch = self.res.store.get_launch(self.launch_id)
         return launch is not None and launch.status == "released"
 
     def tick(self) -> list[DecisionResult]:
         done = []
-        store = runtime.store()
+        store = self.res.store
         known = {(d.gate, d.attempt) for d in store.history(self.launch_id)}
         for step in store.steps_for(self.launch_id):
             if step.status != "waiting" or (step.step, step.attempt) in known:
@@ -183,7 +186,7 @@ class Simulator:
         return done
 
     def _push(self, gate: str, attempt: int, answer: dict) -> bool:
-        store = runtime.store()
+        store = self.res.store
         launch = store.get_launch(self.launch_id)
         credit_code = None
         if gate == "fast-registration":
@@ -212,7 +215,7 @@ class Simulator:
     def _maybe_repair(self) -> None:
         if self.repair_every is None or time.monotonic() - self._last_repair < self.repair_every:
             return
-        from launch.watcher import repair
+        from launch.app.watcher import repair
 
         self.repairs += repair().repaired
         self._last_repair = time.monotonic()
