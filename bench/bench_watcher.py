@@ -36,7 +36,8 @@ from launch.domain.calendar import DeadlineAnswer, WorkCalendar  # noqa: E402
 from launch.domain.catalogue import default_catalogue  # noqa: E402
 from launch.domain.deadlines import gate_due  # noqa: E402
 from launch.store import Store  # noqa: E402
-from launch.store.models import STEP_OPEN_STATUSES, Launch, Step  # noqa: E402
+from launch.store.models import Launch, Step  # noqa: E402
+from launch.store.vocab import STEP_OPEN_STATUSES  # noqa: E402
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 10, 20, 12, 0, tzinfo=SH)

@@ -18,7 +18,7 @@ from launch.settings import Settings, get_settings
 
 @lru_cache
 def store():
-    from launch.store.repo import Store
+    from launch.store import Store
 
     return Store.from_settings(get_settings())
 

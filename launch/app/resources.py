@@ -23,7 +23,7 @@ from launch.domain.catalogue import Catalogue, load_catalogue
 from launch.settings import Settings
 
 if TYPE_CHECKING:
-    from launch.store.repo import Store
+    from launch.store import Store
 
 
 class Clock(Protocol):
@@ -74,7 +74,7 @@ class Resources:
     def store(self) -> Store:
         if self._store is not None:
             return self._store
-        from launch.store.repo import Store
+        from launch.store import Store
 
         return Store.from_settings(self.settings)
 

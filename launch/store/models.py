@@ -5,8 +5,9 @@ Every timestamp is timezone-aware and stored as UTC (``UTCDateTime``): PostgreSQ
 ``timestamptz``; SQLite keeps a naive UTC string that is handed back as an aware UTC
 datetime, so callers never see a naive value from either backend.
 
-Status vocabularies are plain strings checked by the repository (``launch.store.repo``),
-not database enums, so adding a value needs no migration.
+Status vocabularies are plain strings checked by the repositories against the StrEnums of
+``launch.store.vocab`` and ``launch.domain.vocabulary``, not database enums, so adding a
+value needs no migration.
 
 Schema changes go through an Alembic revision in ``launch/store/migrations/versions``;
 ``tests/store/test_migrations.py`` fails when these models and the migrations disagree.
@@ -34,19 +35,6 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
-
-# ---------------------------------------------------------------- vocabularies
-
-LAUNCH_STATUSES = ("running", "released", "failed", "cancelled")
-STEP_STATUSES = ("waiting", "running", "done", "rejected", "failed", "skipped", "expired")
-STEP_OPEN_STATUSES = ("waiting", "running")
-DECISION_CHANNELS = ("ui", "cli", "wechat", "link", "api", "simulator", "system")
-BRANCH_STATUSES = ("started", "done", "failed")
-INBOX_SOURCES = ("wechat", "staff", "system")
-INBOX_RESULTS = ("applied", "duplicate", "noted", "refused", "ignored", "no-launch", "error")
-ALERT_STATUSES = ("pending", "sending", "sent", "failed", "waiting")  # waiting: for a channel marked down
-CHANNEL_STATES = ("up", "down")
-IDENTIFIER_KINDS = ("id_number", "phone", "email", "credit_code")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

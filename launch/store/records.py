@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from launch.store.models import STEP_OPEN_STATUSES
+from launch.store.vocab import STEP_OPEN_STATUSES
 
 R = TypeVar("R")
 

@@ -86,7 +86,7 @@ def test_decision_from_inbox_atomically(store, launch_id):
         )
         # A duplicate inside the same transaction is still a no-op (savepoint), not a failed transaction.
         _, again = store.record_decision(launch_id, "code-review", 1, "failed", "x", "cli", {}, T0, session=s)
-        store.mark_applied(event.id, "applied", at=T0, session=s)
+        assert store.finish_event(event.id, "applied", at=T0, session=s)
     assert created and not again
     assert store.history(launch_id)[0].inbox_id == event.id
     assert store.get_event(event.id).result == "applied"

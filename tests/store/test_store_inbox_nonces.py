@@ -38,54 +38,99 @@ def test_put_event_race(store, make_store):
     assert len({row.id for row, _ in results}) == 1
 
 
-def test_unapplied_events_and_mark_applied(store, launch_id):
+def test_land_event_once_per_event_key(store, make_store):
+    event_id, created = store.land_event("wechat", "wechat:gh_x:1", "weapp_audit_success", {"a": 1},
+                                         gate="code-review", received_at=T0)
+    assert created
+    again, created = store.land_event("wechat", "wechat:gh_x:1", "weapp_audit_success", {"b": 2}, received_at=T0)
+    assert (again, created) == (event_id, False)
+    row = store.get_event(event_id)
+    assert row.payload == {"a": 1} and row.gate == "code-review" and row.launch_id is None
+    with pytest.raises(ValueError, match="inbox source"):
+        store.land_event("mail", "k", "x", {})
+    stores = [store, make_store()]
+    results = race(8, lambda i: stores[i % 2].land_event("wechat", "raced", "k", {"i": i}, received_at=T0))
+    assert sum(created for _, created in results) == 1 and len({i for i, _ in results}) == 1
+
+
+def test_unapplied_events_and_finish_event(store, launch_id):
     a, _ = store.put_event("wechat", "e-a", "k", {}, received_at=T0 + timedelta(seconds=2))
     b, _ = store.put_event("system", "e-b", "k", {}, received_at=T0)
     c, _ = store.put_event("staff", "e-c", "k", {}, launch_id=launch_id, received_at=T0 + timedelta(seconds=1))
     assert [e.event_key for e in store.unapplied_events()] == ["e-b", "e-c", "e-a"]
     assert [e.event_key for e in store.unapplied_events(limit=1)] == ["e-b"]
-    applied = store.mark_applied(b.id, "no-launch", at=T0 + timedelta(minutes=1))
+    assert store.finish_event(b.id, "no-launch", at=T0 + timedelta(minutes=1)) is True
+    applied = store.get_event(b.id)
     assert applied.result == "no-launch" and applied.applied_at == T0 + timedelta(minutes=1)
-    store.mark_applied(c.id, "error", "launch is cancelled")
+    store.finish_event(c.id, "error", "launch is cancelled")
     assert [e.event_key for e in store.unapplied_events()] == ["e-a"]
     assert store.get_event(c.id).error == "launch is cancelled"
     assert [e.event_key for e in store.events_for(launch_id)] == ["e-c"]
-    with pytest.raises(ValueError):
-        store.mark_applied(a.id, "done")
+    with pytest.raises(ValueError, match="inbox result"):
+        store.finish_event(a.id, "done")
+
+
+def test_finish_event_first_writer_wins_and_sets_the_launch_found(store, launch_id):
+    row, _ = store.put_event("wechat", "e-1", "k", {}, received_at=T0)
+    store.note_event_error(row.id, "applying failed, will retry")
+    assert store.get_event(row.id).error == "applying failed, will retry"
+    assert store.finish_event(row.id, "noted", "审核延期 / review delayed", launch_id=launch_id, at=T0) is True
+    assert store.finish_event(row.id, "refused", "late", at=T0 + timedelta(seconds=1)) is False
+    store.note_event_error(row.id, "too late to note")  # an applied row keeps its detail
+    done = store.get_event(row.id)
+    assert (done.result, done.error, done.launch_id, done.applied_at) == ("noted", "审核延期 / review delayed", launch_id, T0)
+    assert [e.id for e in store.events_for(launch_id)] == [row.id]
 
 
 def test_nonce_replay(store):
-    assert store.remember_nonce("wechat", "n1", T0, 300) is True
-    assert store.remember_nonce("wechat", "n1", T0 + timedelta(seconds=299), 300) is False
-    assert store.remember_nonce("links", "n1", T0, 300) is True  # scopes are separate
+    assert store.take_nonce("wechat", "n1", T0, 300) is True
+    assert store.take_nonce("wechat", "n1", T0 + timedelta(seconds=299), 300) is False
+    assert store.take_nonce("links", "n1", T0, 300) is True  # scopes are separate
     # Outside the window the nonce may be used again (the timestamp check refuses old pushes).
-    assert store.remember_nonce("wechat", "n1", T0 + timedelta(seconds=301), 300) is True
-    assert store.remember_nonce("wechat", "n1", T0 + timedelta(seconds=302), 300) is False
+    assert store.take_nonce("wechat", "n1", T0 + timedelta(seconds=301), 300) is True
+    assert store.take_nonce("wechat", "n1", T0 + timedelta(seconds=302), 300) is False
 
 
 def test_nonce_race_and_purge(store, make_store):
     stores = [store, make_store()]
-    results = race(8, lambda i: stores[i % 2].remember_nonce("wechat", "same", T0, 300))
+    results = race(8, lambda i: stores[i % 2].take_nonce("wechat", "same", T0, 300))
     assert results.count(True) == 1
     later = T0 + timedelta(hours=1)
-    results = race(8, lambda i: stores[i % 2].remember_nonce("wechat", "same", later, 300))
+    results = race(8, lambda i: stores[i % 2].take_nonce("wechat", "same", later, 300))
     assert results.count(True) == 1  # the take-over of an expired nonce is race-safe too
-    store.remember_nonce("wechat", "old", T0 - timedelta(days=1), 300)
+    store.take_nonce("wechat", "old", T0 - timedelta(days=1), 300)
     assert store.purge_nonces(T0 - timedelta(hours=1)) == 1
-    assert store.remember_nonce("wechat", "old", T0, 10**9) is True
+    assert store.take_nonce("wechat", "old", T0, 10**9) is True
+
+
+def test_take_nonces_all_or_none_inside_a_larger_transaction(store):
+    """The receiver takes a push's nonce and signature together, inside its group commit: a
+    replay of either keeps neither (so a refused replay burns no key) and does not spoil the
+    transaction the other pushes of the batch are in."""
+    assert store.take_nonces([("wechat", "n1"), ("wechat-signature", None)], T0, 300) is True  # None: skipped
+    with store.session() as s:
+        assert store.take_nonces([("wechat", "n2"), ("wechat-signature", "sig-2")], T0, 300, session=s) is True
+        assert store.take_nonces([("wechat", "n3"), ("wechat", "n1")], T0, 300, session=s) is False  # n1 replayed
+        store.land_event("wechat", "after-a-refused-replay", "k", {}, received_at=T0, session=s)
+    assert store.find_event("after-a-refused-replay") is not None
+    assert store.take_nonce("wechat", "n3", T0, 300) is True  # the refused batch kept nothing
+    assert store.take_nonce("wechat-signature", "sig-2", T0, 300) is False
 
 
 def test_the_receivers_nonce_check_sees_a_first_sighting_on_each_backend(store):
-    """The receiver's own nonce write (launch.inbox): on PostgreSQL psycopg 3 reports rowcount
-    -1 for INSERT … ON CONFLICT DO NOTHING, which once made every push look like a replay."""
-    from launch.inbox import _take_nonce
-
-    cutoff = T0 - timedelta(seconds=60)
+    """On PostgreSQL psycopg 3 reports rowcount -1 for INSERT … ON CONFLICT DO NOTHING, which
+    once made every push look like a replay: a first sighting is True on each backend."""
     with store.session() as s:
-        assert _take_nonce(s, store, "wechat", "n-first", T0, cutoff) is True
+        assert store.take_nonce("wechat", "n-first", T0, 60, session=s) is True
     with store.session() as s:
-        assert _take_nonce(s, store, "wechat", "n-first", T0 + timedelta(seconds=1), cutoff) is False
-        assert _take_nonce(s, store, "wechat-signature", "n-first", T0, cutoff) is True  # scopes apart
+        assert store.take_nonce("wechat", "n-first", T0 + timedelta(seconds=1), 60, session=s) is False
+        assert store.take_nonce("wechat-signature", "n-first", T0, 60, session=s) is True  # scopes apart
     later = T0 + timedelta(seconds=120)  # past the TTL it may be used again
     with store.session() as s:
-        assert _take_nonce(s, store, "wechat", "n-first", later, later - timedelta(seconds=60)) is True
+        assert store.take_nonce("wechat", "n-first", later, 60, session=s) is True
+
+
+def test_nonce_lifetime_covers_both_sides_of_the_timestamp_window():
+    from launch.store import nonce_ttl_seconds
+
+    assert nonce_ttl_seconds(300) == 2 * 300 + 60
