@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from launch.domain.calendar import WorkCalendar
 from launch.domain.catalogue import Catalogue, load_catalogue
+from launch.domain.rules import RuleConfig
 from launch.settings import Settings
 
 if TYPE_CHECKING:
@@ -85,6 +86,11 @@ class Resources:
     @cached_property
     def catalogue(self) -> Catalogue:
         return self._catalogue or catalogue_for(self.settings)
+
+    @cached_property
+    def rules(self) -> RuleConfig:
+        """The preflight figures (quotas, province lists, WeChat's change limits), read once."""
+        return RuleConfig.load(self.settings.rules_file)
 
     @cached_property
     def orchestrator(self) -> Any:

@@ -56,6 +56,13 @@ class Phase(BaseModel):
     estimate_wd: tuple[int, int] | dict[str, tuple[int, int]]
     after: tuple[str, ...] = ()
     branch: str | None = None  # run as its own flow run of this name
+    # A gate whose failure reopens this phase (a failed code review: implementation again);
+    # each run of it is then named "<branch>-<attempt>".
+    reopened_by: str | None = None
+
+    def run_name(self, attempt: int = 1) -> str:
+        """The branch's name for this attempt (the idempotency key of its flow run)."""
+        return f"{self.branch}-{attempt}" if self.reopened_by else str(self.branch)
 
     def estimate(self, path: str) -> tuple[int, int]:
         if isinstance(self.estimate_wd, dict):
@@ -144,6 +151,8 @@ class Catalogue(BaseModel):
             if gate.id not in FORMS:
                 problems.append(f"gates.{gate.id}: no form defined in launch/domain/forms.py")
         for phase in self.phases.values():
+            if phase.reopened_by is not None and phase.reopened_by not in self.gates:
+                problems.append(f"phases.{phase.id}.reopened_by: unknown gate {phase.reopened_by}")
             for dep in phase.after:
                 if dep not in self.phases:
                     problems.append(f"phases.{phase.id}.after: unknown phase {dep}")
@@ -168,6 +177,13 @@ class Catalogue(BaseModel):
             done.append(ready[0])
             pending.remove(ready[0])
         return [self.phases[p] for p in done]
+
+    def branch_phases(self) -> list[Phase]:
+        """Phases that run as flow runs of their own, in dependency order."""
+        return [p for p in self.phase_order() if p.branch]
+
+    def reopened_by(self, gate_id: str) -> Phase | None:
+        return next((p for p in self.phases.values() if p.reopened_by == gate_id), None)
 
     def gate(self, gate_id: str) -> Gate:
         try:

@@ -185,8 +185,12 @@ class ReviewDecisionForm(GateForm):
         return _required_when(self, "reason", "rejected", "驳回原因", "rejection reason")
 
 
+# The SMS outcomes steer the filing's loops (launch/process/branches.py reads these names).
+SMS_VERIFIED, SMS_TIMED_OUT, SMS_REJECTED = "verified", "timed_out", "rejected"
+
+
 class SmsVerificationForm(GateForm):
-    outcome: Literal["verified", "timed_out", "rejected"] = Field(
+    outcome: Literal[SMS_VERIFIED, SMS_TIMED_OUT, SMS_REJECTED] = Field(
         title="结果 / Outcome",
         description="verified 已核验；timed_out 超时或输错 5 次（重新提交，发新短信）；rejected 需修改字段（重新初审）",
     )

@@ -7,7 +7,6 @@ never do (they are already inside Prefect).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from uuid import UUID
 
@@ -15,18 +14,7 @@ from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
 from launch.orchestration.names import LAUNCH, deployment_of
-
-
-@dataclass(frozen=True)
-class RunState:
-    flow_run_id: str
-    state_type: str  # PAUSED, RUNNING, COMPLETED, ...
-    state_name: str
-    pause_key: str | None
-
-    @property
-    def parked(self) -> bool:
-        return self.state_type == "PAUSED"
+from launch.orchestration.port import Revived, RunState
 
 
 FORM_NOT_SAVED = "Run input schema not found"  # Prefect's refusal while a parked run's form is being saved
@@ -160,13 +148,6 @@ HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"
 REVIVED_MESSAGE = "进程已失联，重新调度 / the run's process died; rescheduled to replay"
 
 
-@dataclass(frozen=True)
-class Revived:
-    flow_run_id: str
-    flow_run_name: str
-    silent_seconds: float
-
-
 def _last_heartbeat(client, flow_run_id: UUID, since: datetime, until: datetime) -> datetime | None:
     from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
 
@@ -229,6 +210,39 @@ def revive_dead_runs(flow_run_ids: list[str], silent_seconds: float, now: dateti
     return revived
 
 
+def forget_form_answers(flow_run_id: str, gate_key: str) -> int:
+    """Delete the answers Prefect kept for this gate's Resume forms (`<key>`, `<key>-retry-N`):
+    a form typed in the Prefect UI holds what staff typed, as typed. Returns how many."""
+    import re
+
+    import httpx
+
+    base = f"suspended-{gate_key}"  # Prefect's keyset: "<state name>-<pause key>-response"
+    answer = re.compile(rf"{re.escape(base)}(?:-retry-\d+)?-response")
+    deleted = 0
+    with get_client(sync_client=True) as client:
+        found = client.filter_flow_run_input(UUID(flow_run_id), key_prefix=base, limit=200, exclude_keys=set())
+        for item in found:
+            if not answer.fullmatch(item.key):
+                continue
+            try:
+                client.delete_flow_run_input(UUID(flow_run_id), item.key)
+                deleted += 1
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != 404:  # gone already is what we wanted
+                    raise
+    return deleted
+
+
+def publish_artifacts(flow_run_id: str, artifacts: list[dict]) -> None:
+    """Create (a new version of) each artifact on the run: dicts of key, type, data, description."""
+    from prefect.client.schemas.actions import ArtifactCreate
+
+    with get_client(sync_client=True) as client:
+        for artifact in artifacts:
+            client.create_artifact(ArtifactCreate(flow_run_id=UUID(flow_run_id), **artifact))
+
+
 class PrefectOrchestrator:
     """The orchestrator port over Prefect's API (the client reads PREFECT_API_URL and its auth)."""
 
@@ -242,6 +256,8 @@ class PrefectOrchestrator:
     replay_parked = staticmethod(replay_parked)
     revive_dead_runs = staticmethod(revive_dead_runs)
     form_saved = staticmethod(form_saved)
+    forget_form_answers = staticmethod(forget_form_answers)
+    publish_artifacts = staticmethod(publish_artifacts)
 
     def ui_url(self, flow_run_id: str | None) -> str:
         return ui_url(flow_run_id, self._ui_base)
