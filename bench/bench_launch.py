@@ -51,17 +51,18 @@ def run_ours() -> tuple[float, list[str]]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
-    from launch.launches import start_launch
-    from launch.preflight import add_client
+    from launch.app.launches import start_launch
+    from launch.app.preflight import add_client
     from devtools.simulator import Scenario, Simulator
     from tests.support.intakes import fresh_intake
     from launch import runtime
 
     intake, _ = fresh_intake()
-    client_id, _ = add_client(intake, runtime.now().date())
+    res = runtime.resources()
+    client_id, _ = add_client(res, intake, res.now().date())
     t0 = time.perf_counter()
-    started = start_launch(client_id)
-    sim = Simulator(started["launch_id"], Scenario())
+    started = start_launch(res, client_id)
+    sim = Simulator(started["launch_id"], Scenario(), res=res)
     assert sim.run(900, interval=0.1), "launch did not finish"
     elapsed = time.perf_counter() - t0
     with get_client(sync_client=True) as client:

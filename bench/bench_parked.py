@@ -101,7 +101,8 @@ def watcher_pass() -> tuple[float, int]:
 
 
 def measure(stack: Stack, store_db: str) -> dict:
-    from launch.launches import launches_overview
+    from launch import runtime
+    from launch.app.launches import launches_overview
 
     out = {"processes": len(flow_run_processes(stack.api_url)),
            "server_rss": rss_bytes(stack.server.pid), "runner_rss": rss_bytes(stack.runner.pid, with_children=False)}
@@ -109,7 +110,7 @@ def measure(stack: Stack, store_db: str) -> dict:
     out["watch_steady"], out["enqueued_steady"] = watcher_pass()
     out["store_size"] = db_size(store_db)
     out["status_cli"], out["status_rows"] = status_cli(stack)
-    out["overview"], _ = in_process(launches_overview)
+    out["overview"], _ = in_process(lambda: launches_overview(runtime.resources()))
     out["bare"], _ = in_process(bare_query)
     return out
 
@@ -121,15 +122,15 @@ def park(n: int, window: int, timeout: float) -> tuple[float, int, list[str]]:
     from prefect.client.schemas.objects import StateType
 
     from launch import runtime
-    from launch.launches import start_launch
-    from launch.preflight import add_client
+    from launch.app.launches import start_launch
+    from launch.app.preflight import add_client
     from tests.support.intakes import fresh_intake
 
     store = runtime.store()
     clients = []
     for _ in range(n):
         intake, _ = fresh_intake()
-        clients.append(add_client(intake, runtime.now().date())[0])
+        clients.append(add_client(runtime.resources(), intake, runtime.now().date())[0])
 
     def waiting() -> int:
         return sum(1 for launch in store.list_launches()
@@ -149,7 +150,7 @@ def park(n: int, window: int, timeout: float) -> tuple[float, int, list[str]]:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{paused()}/{len(started)} parked after {timeout}s")
             time.sleep(0.5)
-        started.append(start_launch(client_id)["launch_id"])
+        started.append(start_launch(runtime.resources(), client_id)["launch_id"])
         if len(started) % 20 == 0:
             print(f"  started {len(started)}/{n}, parked {paused()}", flush=True)
     while paused() < n:

@@ -124,7 +124,7 @@ def indexed_selection(store: Store) -> tuple[float, int, int]:
 def indexed_pass(store: Store) -> tuple[float, int]:
     """The real enqueue phase of a watcher pass: query, plan, render, enqueue, move cursors."""
     os.environ.setdefault("WEAPP_LAUNCH_PREFECT_UI_URL", "http://127.0.0.1:4200")
-    import launch.links  # noqa: F401  (imports outside the timing)
+    import launch.app.links  # noqa: F401  (imports outside the timing)
     import launch.orchestration.prefect  # noqa: F401
     from launch import runtime
     from launch.app.watcher import WatchContext, enqueue_due

@@ -113,7 +113,7 @@ def start_resume_retry(interval: float | None = None) -> threading.Event | None:
     the watcher's next pass. A daemon thread beside the flows; set the returned event to stop it.
 
     Each round is one indexed store query (waiting steps with an unconsumed decision) and Prefect
-    calls only for what it finds (launch.decisions.resume_recorded, the watcher's repair logic).
+    calls only for what it finds (launch.app.decisions.resume_recorded, the watcher's repair logic).
     """
     from prefect.logging import get_logger
 
@@ -126,13 +126,16 @@ def start_resume_retry(interval: float | None = None) -> threading.Event | None:
     stop = threading.Event()
 
     def loop() -> None:
-        from launch.decisions import resume_recorded
+        from launch.app import Resources
+        from launch.app.decisions import resume_recorded
+
+        res = Resources.from_settings()  # this thread's store, clock, catalogue and orchestrator
 
         failing = False
         while not stop.wait(interval):
             try:
                 # a decision younger than one round may still be resuming its run through its sender
-                report = resume_recorded(grace_seconds=interval)
+                report = resume_recorded(res, grace_seconds=interval)
             except Exception as exc:  # noqa: BLE001 - store briefly unavailable: next round
                 report, error = None, f"{type(exc).__name__}"
             else:

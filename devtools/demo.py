@@ -110,17 +110,17 @@ def _play(console: Console, stack: Stack, timeout: float, keep_running: bool, re
 
     from launch.app import Resources
     from launch.domain.intake import load_intake
-    from launch.launches import launch_detail, start_launch
-    from launch.preflight import add_client
-    from launch.presentation import progress_percent
+    from launch.app.launches import launch_detail, start_launch
+    from launch.app.preflight import add_client
+    from launch.app.presentation import progress_percent
     from devtools.simulator import BUMPY, Scenario, Simulator, WeChatPusher
 
     # This process plays CLI and outside world against the stack's store (apply_env pointed
     # WEAPP_LAUNCH_* at it): its resources are built from those settings, once.
     res = Resources.from_settings()
     intake = load_intake(EXAMPLE)
-    client_id, _ = add_client(intake, res.now().date())
-    started = start_launch(client_id)
+    client_id, _ = add_client(res, intake, res.now().date())
+    started = start_launch(res, client_id)
     launch_id = started["launch_id"]
     console.print(f"上线任务 / launch [bold]{launch_id}[/bold] → {started['url']}")
     console.print("剧本 / story: 备案 材料齐备 → 人脸核身（通知 24 小时）→ 提交 → 初审 → 短信超时 → 重新提交 → 新短信 → "
@@ -164,7 +164,7 @@ def _play(console: Console, stack: Stack, timeout: float, keep_running: bool, re
                 break
             time.sleep(0.5)
     watch_once()  # a last pass, so the alerts of the final gates go out too
-    detail = launch_detail(launch_id)
+    detail = launch_detail(res, launch_id)
     _summary(console, detail)
     _filing_order(console, res, launch_id)
     mail, phone = sinks

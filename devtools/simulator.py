@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from launch.app import Resources
-from launch.decisions import DecisionResult, submit_decision
+from launch.app.decisions import DecisionResult, submit_decision
 
 # A passing answer for every gate; the one place tests and the demo take them from.
 PASSING: dict[str, dict] = {
@@ -147,7 +147,7 @@ class Simulator:
         self.channel = channel
         self.pusher = pusher
         self.submit = submit or (lambda gate, data, attempt: submit_decision(
-            self.launch_id, gate, data, self.channel, attempt=attempt))
+            self.res, self.launch_id, gate, data, self.channel, attempt=attempt))
         self.answered: list[tuple[str, int, DecisionResult | str]] = []
         self.pushed: set[tuple[str, int]] = set()
         # The deadline watcher's repair pass, as its schedule would run it (None: never).

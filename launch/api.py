@@ -21,7 +21,7 @@ means a refused or failed push leaves nothing behind, not even a burnt nonce tha
 make WeChat's retry look like a replay. Applying the event (recording decisions, resuming
 the parked run — a Prefect call) happens after the response, in a background applier
 thread started with the app, kicked after each accepted push and draining
-`launch.inbox.apply_pending` at start-up and periodically.
+`launch.app.inbox.apply_pending` at start-up and periodically.
 
 Refusals are 4xx with {"error": reason_code, "message": "中文 / English"} and change nothing.
 Nothing logs a query string, a token, a signature or a body: uvicorn's access log is off and
@@ -54,8 +54,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from launch import runtime
-from launch.links import MALFORMED as MALFORMED_TOKEN
-from launch.links import LinkClaims, LinkError, check_live, verify_token
+from launch.app.links import MALFORMED as MALFORMED_TOKEN
+from launch.app.links import LinkClaims, LinkError, check_live, verify_token
 from launch.wechat.crypto import PushCrypto, check_timestamp
 from launch.wechat.errors import (
     BAD_APPID,
@@ -81,7 +81,7 @@ NONCE_SCOPE = "wechat"
 APPLIER_INTERVAL_SECONDS = 30.0
 NONCE_PURGE_EVERY_SECONDS = 600.0
 
-# Staff-route refusals of ours (the link module's codes come from launch.links).
+# Staff-route refusals of ours (the link module's codes come from launch.app.links).
 TOKEN_IN_QUERY = "token-in-query"
 UNSUPPORTED_MEDIA_TYPE = "unsupported-media-type"
 
@@ -210,7 +210,7 @@ class InboxWriter:
         self._thread = None
 
     def _run(self) -> None:
-        from launch.inbox import land_batch
+        from launch.app.inbox import land_batch
 
         while True:
             first = self._queue.get()
@@ -229,7 +229,7 @@ class InboxWriter:
                 batch.append(item)
             try:
                 results = land_batch(
-                    [landing for landing, _ in batch], nonce_scope=NONCE_SCOPE, nonce_ttl_seconds=self.nonce_ttl
+                    runtime.resources(), [landing for landing, _ in batch], nonce_scope=NONCE_SCOPE, nonce_ttl_seconds=self.nonce_ttl
                 )
                 for (_, future), result in zip(batch, results):
                     future.set_result(result)
@@ -237,7 +237,7 @@ class InboxWriter:
                 for landing, future in batch:
                     try:
                         future.set_result(
-                            land_batch([landing], nonce_scope=NONCE_SCOPE, nonce_ttl_seconds=self.nonce_ttl)[0]
+                            land_batch(runtime.resources(), [landing], nonce_scope=NONCE_SCOPE, nonce_ttl_seconds=self.nonce_ttl)[0]
                         )
                     except Exception as exc:  # noqa: BLE001
                         future.set_exception(exc)
@@ -297,13 +297,13 @@ class Applier:
             self.passes += 1
 
     def drain(self, batch: int = 100) -> int:
-        from launch.inbox import apply_pending
+        from launch.app.inbox import apply_pending
 
         done = 0
         # pushes waiting to be written go first: their response waits on it, applying does not
         between = (lambda: self.writer.wait_idle(0.2)) if self.writer is not None else None
         while not self._stop.is_set():
-            outcomes = apply_pending(limit=batch, between=between)
+            outcomes = apply_pending(runtime.resources(), limit=batch, between=between)
             applied = [o for o in outcomes if o.result is not None]
             done += len(applied)
             if len(outcomes) < batch or not applied:
@@ -339,7 +339,7 @@ class _Receiver:
         self._link_keys = None
 
     def link_keys(self):
-        """The link secrets (launch.links.LinkKeys), read once: restart after a rotation."""
+        """The link secrets (launch.app.links.LinkKeys), read once: restart after a rotation."""
         if self._link_keys is None:
             self._link_keys = self.settings.link_keys()
         return self._link_keys
@@ -375,10 +375,10 @@ class _Receiver:
         if not echostr or len(echostr) > ECHOSTR_MAX or not echostr.isprintable():
             raise Refused(400, "bad-echostr", "echostr 缺失或格式错误 / echostr missing or malformed")
         # A verification's signature is as replayable as a push's: burn its nonce and signature too.
-        from launch.inbox import SIGNATURE_SCOPE, take_nonces
+        from launch.app.inbox import SIGNATURE_SCOPE, take_nonces
 
         fresh = await run_in_threadpool(
-            take_nonces, [(NONCE_SCOPE, nonce), (SIGNATURE_SCOPE, _signature_key(request.query_params.get("signature")))],
+            take_nonces, runtime.resources(), [(NONCE_SCOPE, nonce), (SIGNATURE_SCOPE, _signature_key(request.query_params.get("signature")))],
             self.nonce_ttl,
         )
         if not fresh:
@@ -426,7 +426,7 @@ class _Receiver:
             raise Refused(403, APPID_MISMATCH,
                           "路径中的 AppID 与消息所指的小程序不一致 / the app id in the path differs from the one the "
                           "message names")
-        from launch.inbox import Landing
+        from launch.app.inbox import Landing
 
         # nonce and inbox row commit together (both or neither), batched with concurrent pushes
         landed = await asyncio.wrap_future(
@@ -600,7 +600,7 @@ class _LogMiddleware:
 
 def create_app(settings=None, *, applier: bool = True, applier_interval: float = APPLIER_INTERVAL_SECONDS) -> FastAPI:
     """The receiver. `settings` defaults to the process settings; the store is always
-    `launch.runtime.store()` (the one launch.decisions writes through). With `applier`, a
+    `launch.runtime.store()` (the one launch.app.decisions writes through). With `applier`, a
     background thread applies inbox rows after each push, at start-up and periodically."""
     settings = settings or runtime.settings()
     nonce_ttl = 2 * settings.timestamp_window_seconds + 60
@@ -687,12 +687,12 @@ def create_app(settings=None, *, applier: bool = True, applier_interval: float =
                           problems=[{"field": "form", "rule": "object-required",
                                      "message": "表单必须是 JSON 对象 / the form must be a JSON object"}])
         _clean_strings(data)
-        from launch.decisions import DecisionRefused, submit_decision
+        from launch.app.decisions import DecisionRefused, submit_decision
 
         try:
             # a link decides the attempt it was issued for, never whichever is current now
             result = await run_in_threadpool(
-                functools.partial(submit_decision, launch_id, gate, data, channel,
+                functools.partial(submit_decision, runtime.resources(), launch_id, gate, data, channel,
                                   attempt=claims.attempt if claims is not None else None)
             )
         except DecisionRefused as exc:

@@ -118,14 +118,14 @@ def check(
 ) -> None:
     """Preflight a client's materials. Exit 0: no errors; 1: errors; 2: file unreadable or malformed."""
     from launch.domain.intake import IntakeFileError, load_intake
-    from launch.preflight import check_intake
+    from launch.app.preflight import check_intake
 
     try:
         intake = load_intake(file)
     except IntakeFileError as exc:
         _fail(str(exc), 2, as_json)
     check_date = _parse_date(today, "--today") if today else _today()
-    result = check_intake(intake, check_date)
+    result = check_intake(runtime.resources(), intake, check_date)
     if as_json:
         _emit_json(_result_json(result))
     else:
@@ -179,14 +179,14 @@ def _print_check(result, intake) -> None:
 def client_add(file: Path = typer.Argument(..., help="Client intake YAML"), as_json: bool = JsonOpt) -> None:
     """Register a client whose intake has no errors; prints the new client id."""
     from launch.domain.intake import IntakeFileError, load_intake
-    from launch.preflight import ClientRefused, add_client
+    from launch.app.preflight import ClientRefused, add_client
 
     try:
         intake = load_intake(file)
     except IntakeFileError as exc:
         _fail(str(exc), 2, as_json)
     try:
-        client_id, result = add_client(intake, _today())
+        client_id, result = add_client(runtime.resources(), intake, _today())
     except ClientRefused as exc:
         if as_json:
             _emit_json({"ok": False, "error": str(exc), **_result_json(exc.result)})
@@ -319,7 +319,7 @@ def start(
 
     Exit 0 started; 1 refused; 2 a bad --commit-date; 3 no Prefect API known, or it did not
     answer (the launch is kept in the store, and `start` again picks it up)."""
-    from launch.launches import LaunchRefused, start_launch
+    from launch.app.launches import LaunchRefused, start_launch
 
     if commit_date is not None:
         try:
@@ -329,7 +329,7 @@ def start(
     _need_prefect(as_json)
     try:
         with _prefect_errors(as_json):
-            started = start_launch(client_id)
+            started = start_launch(runtime.resources(), client_id)
     except LaunchRefused as exc:
         _fail(str(exc), 1, as_json)
     if commit_date is not None:
@@ -347,10 +347,10 @@ def start(
 @app.command()
 def status(launch_id: Optional[str] = typer.Argument(None), as_json: bool = JsonOpt) -> None:
     """All launches, or one launch with its steps and decisions."""
-    from launch.launches import launch_detail, launches_overview
+    from launch.app.launches import launch_detail, launches_overview
 
     if launch_id is None:
-        rows = launches_overview()
+        rows = launches_overview(runtime.resources())
         if as_json:
             _emit_json(rows)
             return
@@ -365,7 +365,7 @@ def status(launch_id: Optional[str] = typer.Argument(None), as_json: bool = Json
         return
     from launch.cli_forecast import status_forecast_json, status_forecast_lines
 
-    detail = launch_detail(launch_id)
+    detail = launch_detail(runtime.resources(), launch_id)
     if detail is None:
         _fail(f"没有这个上线任务 / no launch {launch_id}", 1, as_json)
     if as_json:
@@ -393,9 +393,9 @@ def status(launch_id: Optional[str] = typer.Argument(None), as_json: bool = Json
 @app.command()
 def gates(as_json: bool = JsonOpt) -> None:
     """Every gate, its phase, who acts, its deadline and the fields its form asks."""
-    from launch.launches import gate_catalogue
+    from launch.app.launches import gate_catalogue
 
-    rows = gate_catalogue()
+    rows = gate_catalogue(runtime.resources())
     if as_json:
         _emit_json(rows)
         return
@@ -428,7 +428,7 @@ def approve(
     first: if the Prefect API is down (or unknown), the decision stays recorded, the message says
     so, and the runner applies it within seconds of the API answering (JSON: "resume_pending": true).
     Approving the same gate again says it is already recorded and retries the resume."""
-    from launch.decisions import DecisionRefused, submit_decision
+    from launch.app.decisions import DecisionRefused, submit_decision
 
     data: dict = {"decided_by": by}
     for item in set_:
@@ -441,7 +441,7 @@ def approve(
         else:
             data[key] = value
     try:
-        result = submit_decision(launch_id, gate, data, "cli", attempt=attempt)
+        result = submit_decision(runtime.resources(), launch_id, gate, data, "cli", attempt=attempt)
     except DecisionRefused as exc:
         problems = [p.model_dump() for p in exc.problems]
         if as_json:

@@ -43,8 +43,8 @@ of the outbox key and the channel name), and a late alert says so
 (``notifiers.lateness.late_note``: "delayed by …", "the SMS window closed at …").
 
 Signed links: the stored body holds a placeholder where a staff link goes, never a token
-(``launch.links.link_placeholder``). Every attempt — first try, retry, fallback — renders
-the body afresh through ``render`` (default: ``launch.links.render_links`` with the process
+(``launch.app.links.link_placeholder``). Every attempt — first try, retry, fallback — renders
+the body afresh through ``render`` (default: ``launch.app.links.render_links`` with the process
 settings), so each send carries a newly signed link; the rendered text goes to the
 channels only and is not part of the outcome, so nothing usable returns to the store.
 """
@@ -167,9 +167,9 @@ def _default_render(now: datetime, dedupe_key: str | None) -> Callable[[str], st
         if "[[staff-link:" not in text and "?token=" not in text:
             return text
         from launch import runtime
-        from launch.links import render_links
+        from launch.app.links import render_links
 
-        return render_links(text, runtime.settings(), now, dedupe_key=dedupe_key)
+        return render_links(runtime.resources(), text, now, live=False, dedupe_key=dedupe_key)
 
     return render
 

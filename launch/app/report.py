@@ -222,9 +222,9 @@ def _local_date(dt: datetime | None) -> date | None:
 def _due_text(dt: datetime | None) -> str:
     if dt is None:
         return ""
-    from launch.presentation import due_when
+    from launch.app.presentation import due_when
 
-    return due_when(dt)
+    return due_when(dt, TZ.key)
 
 
 def phase_lanes(catalogue: Catalogue) -> dict[str, int]:

@@ -31,7 +31,7 @@ deliver_due   Due alerts are claimed in small batches (``claim_due_alerts``: SEL
 repair        Reschedules a run of the store's open launches that is RUNNING but sent no
               heartbeat for ``dead_run_seconds`` (its process died; a live runner replays
               it: ``orchestrator.revive_dead_runs``); applies inbox events still pending
-              (``launch.inbox.apply_pending``); resumes a
+              (``launch.app.inbox.apply_pending``); resumes a
               run parked at a gate whose decision is in the store but was never taken (the
               resume was lost); wakes a launch run parked on ``join-<branch>-<n>`` whose branch
               has finished (the branch's completion hook was lost); purges old nonces.
@@ -376,11 +376,11 @@ def _run_url(flow_run_id: str | None) -> str:
 
 def _action_url(gate: Gate, launch_id: str, attempt: int) -> str | None:
     """Where the signed link goes: a placeholder naming (launch, gate, attempt). The outbox
-    never holds a token; ``launch.links.render_links`` signs a fresh link at delivery."""
+    never holds a token; ``launch.app.links.render_links`` signs a fresh link at delivery."""
     if gate.actor not in LINK_ACTORS:
         return None
     try:
-        from launch.links import link_placeholder
+        from launch.app.links import link_placeholder
     except ImportError:  # the receiver is not installed: no signed link, the Prefect link remains
         return None
     return link_placeholder(launch_id, gate.id, attempt)
@@ -389,10 +389,11 @@ def _action_url(gate: Gate, launch_id: str, attempt: int) -> str | None:
 def _link_renderer(settings: Any, store: Any, alert: Any, now: datetime):
     """The body as the channels get it: each link placeholder signed now, a dead one noted.
     What it returns goes to Apprise only, never back to the store."""
-    from launch.links import render_links
+    from launch.app.links import render_links
+    from launch.app.resources import Resources
 
     def render(text: str) -> str:
-        return render_links(text, settings, now, store=store, dedupe_key=alert.dedupe_key)
+        return render_links(Resources(settings=settings, _store=store), text, now, dedupe_key=alert.dedupe_key)
 
     return render
 
@@ -747,7 +748,7 @@ def _wake_joins(ctx: WatchContext, limit: int, report: PassReport) -> None:
             if branch is None or branch.status not in ("done", "failed"):
                 continue
             if wake_launch is not None and ctx.runtime_store:
-                woke = wake_launch(launch.id, wait_seconds=0)
+                woke = wake_launch(runtime.resources(), launch.id, wait_seconds=0)
             else:
                 woke = orchestrator.resume_if_parked(launch.flow_run_id, state.pause_key)
             if woke:
@@ -800,12 +801,12 @@ def repair(now: datetime | None = None, limit: int = DEFAULT_LIMIT, *, ctx: Watc
 
     if ctx.runtime_store:  # the inbox applier works on the process store
         try:
-            from launch.inbox import apply_pending
+            from launch.app.inbox import apply_pending
         except ImportError:
             apply_pending = None
         if apply_pending is not None:
             try:
-                outcomes = apply_pending(limit)
+                outcomes = apply_pending(runtime.resources(), limit)
                 results = Counter(o.result or "left-for-later" for o in outcomes)
                 if outcomes:
                     report.repaired.append(Repair(

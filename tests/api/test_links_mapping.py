@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from launch.domain.forms import validate_form
-from launch.links import (
+from launch.app import FixedClock, Resources
+from launch.app.links import (
     DEAD_LINK_TEXT,
     LinkClaims,
     LinkError,
@@ -21,6 +21,7 @@ from launch.links import (
     staff_link,
     verify_token,
 )
+from launch.domain.forms import validate_form
 from launch.wechat.events import (
     AuditDelay,
     AuditFail,
@@ -150,8 +151,14 @@ class S:
         return KEYS
 
 
+def res(store=None, at=NOW) -> Resources:
+    """Resources with these link settings, a clock at `at` and (for liveness) `store`."""
+    return Resources(settings=S, clock=FixedClock(at), _store=store)
+
+
 def test_staff_link():
-    link = staff_link(L, "content", 3, S, NOW)
+    link = staff_link(res(), L, "content", 3)
+    assert link == staff_link(res(at=NOW - timedelta(days=1)), L, "content", 3, NOW)  # `now` given wins
     assert link.startswith("https://receiver.example.com/gates/l-0123456789/content?token=")
     token = link.split("token=", 1)[1]
     assert verify_token(token, L, "content", NOW + timedelta(hours=71), KEYS).attempt == 3
@@ -162,8 +169,8 @@ def test_staff_link():
 def test_placeholder_is_rendered_fresh_at_each_send():
     text = f"处理链接（已签名）：{link_placeholder(L, 'content', 2)}\nAction link (signed): {link_placeholder(L, 'content', 2)}"
     assert "token=" not in text
-    first = render_links(text, S, NOW)
-    later = render_links(text, S, NOW + timedelta(hours=5))
+    first = render_links(res(), text, live=False)
+    later = render_links(res(), text, NOW + timedelta(hours=5), live=False)
     assert first.count("?token=") == 2 and first != later
     token = later.splitlines()[0].split("token=", 1)[1]
     claims = verify_token(token, L, "content", NOW + timedelta(hours=76), KEYS)
@@ -172,10 +179,10 @@ def test_placeholder_is_rendered_fresh_at_each_send():
 
 def test_legacy_link_is_reissued_for_the_attempt_of_its_alert():
     old = "处理链接（已签名）：https://r.example.com/gates/l-0123456789/content?token=bC0xMjM.c2ln\nend"
-    out = render_links(old, S, NOW, dedupe_key=f"{L}:content:2:notice")
+    out = render_links(res(), old, NOW, live=False, dedupe_key=f"{L}:content:2:notice")
     token = out.splitlines()[0].split("token=", 1)[1]
     assert verify_token(token, L, "content", NOW, KEYS).attempt == 2 and out.endswith("\nend")
-    assert "token=" not in render_links(old, S, NOW, dedupe_key="something-else")
+    assert "token=" not in render_links(res(), old, NOW, live=False, dedupe_key="something-else")
 
 
 def test_dead_attempt_renders_a_note_not_a_link():
@@ -194,12 +201,12 @@ def test_dead_attempt_renders_a_note_not_a_link():
             return self.latest
 
     text = link_placeholder(L, "content", 1)
-    assert "token=" in render_links(text, S, NOW, store=Store(latest=Step(1, True)))
+    assert "token=" in render_links(res(Store(latest=Step(1, True))), text, NOW)
     for store, reason in ((Store(decided=object(), latest=Step(1, True)), "link-used"),
                           (Store(latest=Step(2, True)), "stale-attempt"),
                           (Store(latest=Step(1, False)), "stale-attempt"),
                           (Store(latest=None), "stale-attempt")):
-        assert render_links(text, S, NOW, store=store) == DEAD_LINK_TEXT
+        assert render_links(res(store), text, NOW) == DEAD_LINK_TEXT
         with pytest.raises(LinkError) as err:
             check_live(store, L, "content", 1)
         assert err.value.reason == reason and " / " in err.value.message

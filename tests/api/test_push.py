@@ -461,18 +461,18 @@ def test_concurrent_pushes_group_commit(receiver, make_launch):
 
 
 def test_land_batch_in_one_transaction(receiver, make_launch):
-    from launch.inbox import Landing, land_batch
+    from launch.app.inbox import Landing, land_batch
 
     made = make_launch()
     ev = parse_event(to_xml(icp_filing(3)(made)))
     other = parse_event(to_xml(icp_filing(2)(made)))
     receiver.app.state.applier.stop()
     try:
-        got = land_batch([Landing(ev, "n-batch-1"), Landing(ev, "n-batch-2"), Landing(other, "n-batch-1"),
+        got = land_batch(runtime.resources(), [Landing(ev, "n-batch-1"), Landing(ev, "n-batch-2"), Landing(other, "n-batch-1"),
                           Landing(other, None)])
         assert [(g.created, g.replayed) for g in got] == [(True, False), (False, False), (False, True), (True, False)]
         assert got[0].inbox_id == got[1].inbox_id and got[2].inbox_id is None
-        again = land_batch([Landing(ev, "n-batch-1")])
+        again = land_batch(runtime.resources(), [Landing(ev, "n-batch-1")])
         assert again[0].replayed
     finally:
         receiver.app.state.applier.start()

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from launch import runtime
-from launch.links import LinkKeys, make_token, staff_link
+from launch.app.links import LinkKeys, make_token, staff_link
 from tests.api.conftest import API_KEY, counts
 
 
@@ -63,7 +63,7 @@ def test_signed_link_records_a_decision(receiver, make_launch):
 
 def test_staff_link_url(receiver, make_launch):
     made = make_launch(steps=[("content", 1, "waiting")])
-    link = staff_link(made.launch_id, "content", 1, runtime.settings(), runtime.now())
+    link = staff_link(runtime.resources(), made.launch_id, "content", 1)
     assert link.startswith(f"{runtime.settings().public_url}/gates/{made.launch_id}/content?token=")
     # the link opens the page against the receiver (path and token), whatever public_url says
     path_and_query = link.split("/gates/", 1)[1]

@@ -278,16 +278,16 @@ def new_parked_launch(open_gates: set[str], actor: str = "批量员工") -> tupl
     (launch id, flow run id, the app ids its subject-info carries). Each launch gets its own
     app id and original id, so pushes find it."""
     from launch import runtime
-    from launch.decisions import submit_decision
-    from launch.launches import start_launch
-    from launch.preflight import add_client
+    from launch.app.decisions import submit_decision
+    from launch.app.launches import start_launch
+    from launch.app.preflight import add_client
     from devtools.simulator import PASSING
     from tests.flows.helpers import TODAY
     from tests.support.intakes import fresh_intake
 
     store = runtime.store()
     intake, _ = fresh_intake()
-    client_id, _ = add_client(intake, TODAY)
+    client_id, _ = add_client(runtime.resources(), intake, TODAY)
     launch = store.create_launch(client_id)
     ids = {"appid": "wx" + uuid.uuid4().hex[:16], "original_id": "gh_" + uuid.uuid4().hex[:12]}
     for gate in launch_gates(launch.id):
@@ -296,9 +296,9 @@ def new_parked_launch(open_gates: set[str], actor: str = "批量员工") -> tupl
         data = {"decided_by": actor, **PASSING[gate]}
         if gate in ("subject-info", "fast-registration"):
             data.update(ids)
-        result = submit_decision(launch.id, gate, data, "cli", attempt=1)
+        result = submit_decision(runtime.resources(), launch.id, gate, data, "cli", attempt=1)
         assert result.status == "recorded", (gate, result)
-    started = start_launch(client_id)
+    started = start_launch(runtime.resources(), client_id)
     assert started["launch_id"] == launch.id
     return launch.id, started["flow_run_id"], ids
 

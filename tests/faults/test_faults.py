@@ -140,11 +140,11 @@ def test_prefect_server_sigkilled_with_launches_parked(scenario, figures):
     t_kill = time.monotonic()
     sigkill_group(stack.server)
     lost_id = chain.launches[0][0]
-    from launch.decisions import submit_decision
+    from launch.app.decisions import submit_decision
 
     t_submit = time.monotonic()
     try:
-        during = submit_decision(lost_id, FIRST, passing(FIRST), "cli")
+        during = submit_decision(runtime.resources(), lost_id, FIRST, passing(FIRST), "cli")
         during_outcome = f"{during.status}, resumed={during.resumed}"
     except Exception as exc:  # noqa: BLE001 - what the CLI meets while Prefect is down
         during_outcome = f"raised {type(exc).__name__}"
@@ -165,7 +165,7 @@ def test_prefect_server_sigkilled_with_launches_parked(scenario, figures):
 
     resumed_now = []
     for lid, _, _ in chain.launches[1:]:
-        result = submit_decision(lid, FIRST, passing(FIRST), "cli")
+        result = submit_decision(runtime.resources(), lid, FIRST, passing(FIRST), "cli")
         assert result.status == "recorded", result
         resumed_now.append(result.resumed)
     assert all(resumed_now), "a decision after the restart must resume its parked run at once"
@@ -211,7 +211,7 @@ def runtime_state(run_id: str):
 def test_store_postgres_restarted_mid_decision(scenario, figures):
     chain, pg = scenario, scenario.pg
     store = runtime.store()
-    from launch.decisions import submit_decision
+    from launch.app.decisions import submit_decision
 
     n = len(chain.launches)
     assert _all_parked(chain, lambda lid: f"{SECOND}-1")
@@ -226,7 +226,7 @@ def test_store_postgres_restarted_mid_decision(scenario, figures):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
-                r = submit_decision(lid, SECOND, passing(SECOND, ids), "cli")
+                r = submit_decision(runtime.resources(), lid, SECOND, passing(SECOND, ids), "cli")
             except Exception as exc:  # noqa: BLE001 - the database went away mid-transaction: retry
                 with guard:
                     errors[type(exc).__name__] += 1
@@ -414,7 +414,7 @@ def test_storm_of_duplicate_and_early_callbacks(scenario, figures):
     chain, stack = scenario, scenario.stack
     store = runtime.store()
     b_id, b_run, ids = chain.b
-    from launch.decisions import submit_decision
+    from launch.app.decisions import submit_decision
 
     assert store.get_step(b_id, HOLD_B, 1).status == "waiting"
     for gate in STORM_GATES:
@@ -450,7 +450,7 @@ def test_storm_of_duplicate_and_early_callbacks(scenario, figures):
 
     def cli(gate: str) -> None:
         barrier.wait(30)
-        r = submit_decision(b_id, gate, passing(gate), "cli")
+        r = submit_decision(runtime.resources(), b_id, gate, passing(gate), "cli")
         with guard:
             results[gate][r.status] += 1
 

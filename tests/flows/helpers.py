@@ -7,9 +7,9 @@ from uuid import UUID
 from prefect.client.orchestration import get_client
 
 from launch import runtime
-from launch.launches import start_launch
+from launch.app.launches import start_launch
 from launch.orchestration.prefect import form_saved
-from launch.preflight import add_client
+from launch.app.preflight import add_client
 from tests.support.intakes import fresh_intake
 
 TODAY = date(2026, 11, 21)
@@ -17,8 +17,8 @@ TODAY = date(2026, 11, 21)
 
 def new_launch(example: str = "client-acme.yaml") -> tuple[dict, dict]:
     intake, raw = fresh_intake(example)
-    client_id, _ = add_client(intake, TODAY)
-    return start_launch(client_id), raw
+    client_id, _ = add_client(runtime.resources(), intake, TODAY)
+    return start_launch(runtime.resources(), client_id), raw
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):

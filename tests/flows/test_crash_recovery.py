@@ -18,7 +18,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
 from launch import runtime
-from launch.decisions import submit_decision
+from launch.app.decisions import submit_decision
 from launch.orchestration.prefect import REVIVED_MESSAGE
 from devtools.simulator import PASSING, Scenario, Simulator
 from tests.flows.helpers import attempts, new_launch, parked_at, wait_for, waiting_at
@@ -46,7 +46,7 @@ def test_sigkill_while_parked_and_while_a_branch_runs(stack):
 
     # 2. Running: answer the draft, and kill the worker while the design run is executing.
     design_run = store.get_branch(launch_id, "design").flow_run_id
-    submit_decision(launch_id, "design-draft", {"decided_by": "设计", **PASSING["design-draft"]}, "cli")
+    submit_decision(runtime.resources(), launch_id, "design-draft", {"decided_by": "设计", **PASSING["design-draft"]}, "cli")
 
     def design_running():
         with get_client(sync_client=True) as client:

@@ -15,7 +15,7 @@ from prefect.client.orchestration import get_client
 from prefect.flow_runs import resume_flow_run
 
 from launch import runtime
-from launch.decisions import DecisionRefused, submit_decision
+from launch.app.decisions import DecisionRefused, submit_decision
 from devtools.simulator import BUMPY, PASSING, Scenario, Simulator
 from launch.app.watcher import watch_once
 from tests.flows.helpers import attempts, new_launch, parked_at, pause_keys_seen, wait_for, waiting_at
@@ -58,7 +58,7 @@ def test_standalone_launch_through_every_detour(stack):
             # one watcher pass (enqueue only) while gates are open: the outbox is audited below
             watch_once(runtime.now(), worker_id="e2e-audit", deliver=False, repair_runs=False)
             with pytest.raises(DecisionRefused) as err:
-                submit_decision(launch_id, "release", {"decided_by": "运营", "outcome": "released"}, "cli")
+                submit_decision(runtime.resources(), launch_id, "release", {"decided_by": "运营", "outcome": "released"}, "cli")
             refused_release.append(err.value)
         return True
 
@@ -158,22 +158,22 @@ def test_reuse_official_account_path(stack):
 
 
 def test_early_decisions_duplicates_and_invalid_input(stack):
-    from launch.launches import start_launch
-    from launch.preflight import add_client
+    from launch.app.launches import start_launch
+    from launch.app.preflight import add_client
     from tests.flows.helpers import TODAY
     from tests.support.intakes import fresh_intake
 
     intake, _ = fresh_intake()
-    client_id, _ = add_client(intake, TODAY)
+    client_id, _ = add_client(runtime.resources(), intake, TODAY)
     store = runtime.store()
     launch = store.create_launch(client_id)
     # Decided before the flow even exists: recorded for attempt 1, taken later without a suspend.
-    early = submit_decision(launch.id, "email-activation", {"decided_by": "客户", "outcome": "done"}, "cli")
+    early = submit_decision(runtime.resources(), launch.id, "email-activation", {"decided_by": "客户", "outcome": "done"}, "cli")
     assert (early.status, early.attempt, early.resumed) == ("recorded", 1, False)
-    again = submit_decision(launch.id, "email-activation", {"decided_by": "客户", "outcome": "done"}, "cli")
+    again = submit_decision(runtime.resources(), launch.id, "email-activation", {"decided_by": "客户", "outcome": "done"}, "cli")
     assert again.status == "duplicate" and again.attempt is None
 
-    started = start_launch(client_id)
+    started = start_launch(runtime.resources(), client_id)
     assert started["launch_id"] == launch.id
     run_id = started["flow_run_id"]
     wait_for(lambda: waiting_at(launch.id, "subject-info"), 300, "subject-info to open")
@@ -189,12 +189,12 @@ def test_early_decisions_duplicates_and_invalid_input(stack):
     # A bad decision through our service is refused, names the field, and changes nothing.
     before = len(store.history(launch.id))
     with pytest.raises(DecisionRefused) as err:
-        submit_decision(launch.id, "subject-info", {"decided_by": "运营", "appid": "wx1", "original_id": "gh_0"}, "cli")
+        submit_decision(runtime.resources(), launch.id, "subject-info", {"decided_by": "运营", "appid": "wx1", "original_id": "gh_0"}, "cli")
     assert {p.field for p in err.value.problems} == {"appid", "original_id"}
     assert len(store.history(launch.id)) == before and parked_at(run_id, "subject-info-1")
 
     # The UI form passes the schema but breaks a cross-field rule: noted, and the run parks again.
-    ok = submit_decision(launch.id, "subject-info", {"decided_by": "运营", **PASSING["subject-info"]}, "cli")
+    ok = submit_decision(runtime.resources(), launch.id, "subject-info", {"decided_by": "运营", **PASSING["subject-info"]}, "cli")
     assert ok.status == "recorded" and ok.resumed
     wait_for(lambda: parked_at(run_id, "wechat-verification-1"), 300, "park at wechat-verification")
     resume_flow_run(UUID(run_id), run_input={"decided_by": "运营", "outcome": "failed"})  # no reason given
@@ -210,6 +210,6 @@ def test_early_decisions_duplicates_and_invalid_input(stack):
     assert (decision.channel, decision.actor, decision.outcome) == ("ui", "王经理", "passed")
 
     # Approving again is a no-op that says so.
-    dup = submit_decision(launch.id, "wechat-verification", {"decided_by": "王经理", "outcome": "passed"}, "cli")
+    dup = submit_decision(runtime.resources(), launch.id, "wechat-verification", {"decided_by": "王经理", "outcome": "passed"}, "cli")
     assert dup.status == "duplicate" and "already" in dup.message
     assert len([d for d in store.history(launch.id) if d.gate == "wechat-verification"]) == 1

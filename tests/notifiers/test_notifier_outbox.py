@@ -273,7 +273,7 @@ def test_every_try_and_the_fallback_render_the_links_afresh(smtp_server, http_en
 
 def test_default_render_uses_the_process_link_keys(monkeypatch, tmp_path, http_endpoint):
     from launch import runtime
-    from launch.links import LinkKeys, verify_token
+    from launch.app.links import LinkKeys, verify_token
 
     monkeypatch.setenv("WEAPP_LAUNCH_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("WEAPP_LAUNCH_LINK_SECRETS", "k9:" + "s" * 32)

@@ -421,9 +421,9 @@ def _released(store, launch_ids: list[str]) -> set[str]:
 
 def test_twenty_launches_across_two_workers(scale_stack):
     from launch import runtime
-    from launch.decisions import submit_decision
-    from launch.launches import start_launch
-    from launch.preflight import add_client
+    from launch.app.decisions import submit_decision
+    from launch.app.launches import start_launch
+    from launch.app.preflight import add_client
     from devtools.simulator import PASSING
     from tests.flows.helpers import TODAY
     from tests.support.intakes import fresh_intake
@@ -453,14 +453,14 @@ def test_twenty_launches_across_two_workers(scale_stack):
     launch_ids, gates_of = [], {}
     for i in range(LAUNCHES):
         intake, _ = fresh_intake()
-        client_id, _ = add_client(intake, TODAY)
+        client_id, _ = add_client(runtime.resources(), intake, TODAY)
         launch = store.create_launch(client_id)
         client = store.get_client(client_id)
         gates = [g.id for g in cat.gates_for(launch.registration_path, client.subject_type)]
         for gate in gates:
             if gate == "release":
                 continue
-            result = submit_decision(launch.id, gate, {"decided_by": f"批量员工{i}", **PASSING[gate]}, "cli", attempt=1)
+            result = submit_decision(runtime.resources(), launch.id, gate, {"decided_by": f"批量员工{i}", **PASSING[gate]}, "cli", attempt=1)
             assert result.status == "recorded", (gate, result)
         launch_ids.append(launch.id)
         gates_of[launch.id] = gates
@@ -469,7 +469,7 @@ def test_twenty_launches_across_two_workers(scale_stack):
     t_run = time.perf_counter()
     run_ids = {}
     for lid in launch_ids:
-        started = start_launch(store.get_launch(lid).client_id)
+        started = start_launch(runtime.resources(), store.get_launch(lid).client_id)
         assert started["launch_id"] == lid
         run_ids[lid] = started["flow_run_id"]
     started_in = time.perf_counter() - t_run
@@ -489,7 +489,7 @@ def test_twenty_launches_across_two_workers(scale_stack):
                 continue
             filing = store.get_branch(lid, "filing")
             if filing is not None and filing.status == "done":
-                result = submit_decision(lid, "release", {"decided_by": "发布员", **PASSING["release"]}, "cli", attempt=1)
+                result = submit_decision(runtime.resources(), lid, "release", {"decided_by": "发布员", **PASSING["release"]}, "cli", attempt=1)
                 assert result.status == "recorded", result
                 release_approved.add(lid)
         now = time.monotonic()

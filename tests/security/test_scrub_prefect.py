@@ -63,7 +63,7 @@ def _waiting_launch(store, gate: str, flow_run_id: str | None = None) -> str:
 
 def test_decision_service_stores_as_typed_and_hands_prefect_a_scrubbed_input(store_env, monkeypatch):
     import launch.orchestration.prefect as orchestrator
-    from launch.decisions import submit_decision
+    from launch.app.decisions import submit_decision
 
     phone, id_number = _raw_pair()
     launch_id = _waiting_launch(store_env, "wechat-verification")
@@ -72,7 +72,7 @@ def test_decision_service_stores_as_typed_and_hands_prefect_a_scrubbed_input(sto
                         lambda run_id, key, run_input=None, wait_seconds=0.0: handed.append(run_input) or True)
     data = {"decided_by": f"王经理 {phone}", "outcome": "passed",
             "reason": f"身份证 {id_number}，电话 +86 {_spaced(phone)}", "note": f"备用 {phone}"}
-    result = submit_decision(launch_id, "wechat-verification", data, "cli")
+    result = submit_decision(runtime.resources(), launch_id, "wechat-verification", data, "cli")
     assert result.status == "recorded" and result.resumed
 
     decision = store_env.get_decision(launch_id, "wechat-verification", 1)
@@ -182,7 +182,7 @@ def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
     from prefect.client.orchestration import get_client
     from prefect.flow_runs import resume_flow_run
 
-    from launch.decisions import submit_decision
+    from launch.app.decisions import submit_decision
     from devtools.simulator import PASSING
     from launch.app.watcher import repair
     from tasks.gates import FORM_PRIVACY_NOTE
@@ -201,7 +201,7 @@ def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
     wait_for(lambda: parked_at(run_id, "email-activation-1"), 240, "park at email-activation")
     cli = {"decided_by": f"王经理{phone}", "outcome": "done",
            "note": f"客户身份证 {id_number}，电话 +86 {_spaced(phone)}"}
-    assert submit_decision(launch_id, "email-activation", cli, "cli").resumed
+    assert submit_decision(runtime.resources(), launch_id, "email-activation", cli, "cli").resumed
 
     # 2. The staff HTTP route.
     phone, id_number = typed["http"]
@@ -226,7 +226,7 @@ def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
     wait_for(lambda: store.get_decision(launch_id, "wechat-verification", 1), 240, "the UI decision")
     # the profile gate closes registration (issue 10): answered plainly, the branches start
     wait_for(lambda: waiting_at(launch_id, "mini-program-profile"), 240, "the profile gate to open")
-    submit_decision(launch_id, "mini-program-profile", {"decided_by": "运营", **PASSING["mini-program-profile"]}, "cli")
+    submit_decision(runtime.resources(), launch_id, "mini-program-profile", {"decided_by": "运营", **PASSING["mini-program-profile"]}, "cli")
 
     # 4. A decision recorded without a resume; the watcher's repair pass resumes the branch run.
     phone, id_number = typed["watcher"]
@@ -234,7 +234,7 @@ def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
     wait_for(lambda: parked_at(step.flow_run_id, "design-draft-1"), 240, "the design run to park")
     design_run = step.flow_run_id
     late = {"decided_by": f"设计 {phone}", "outcome": "done", "note": f"身份证{id_number}"}
-    assert not submit_decision(launch_id, "design-draft", late, "cli", resume=False).resumed
+    assert not submit_decision(runtime.resources(), launch_id, "design-draft", late, "cli", resume=False).resumed
     report = repair(grace_seconds=0)
     assert any(r.kind == "resume" and r.launch_id == launch_id for r in report.repaired), report
 

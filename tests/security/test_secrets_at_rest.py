@@ -28,7 +28,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from launch import runtime
-from launch.links import DEAD_LINK_TEXT, LinkError, check_live, verify_token
+from launch.app.links import DEAD_LINK_TEXT, LinkError, check_live, verify_token
 from launch.settings import SecretFileError, Settings, load_or_create_secret_file
 from launch.app.watcher import watch_once
 from tests.notifiers.conftest import http_endpoint, smtp_server  # noqa: F401  (fixtures)

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 
 from launch import runtime
-from launch.links import LinkKeys, make_token
+from launch.app.links import LinkKeys, make_token
 from tests.api.conftest import API_KEY, counts, make_launch, receiver  # noqa: F401  (fixtures)
 
 FORM = {"decided_by": "李四", "outcome": "confirmed"}

@@ -48,11 +48,11 @@ def use_notifiers(monkeypatch, tmp_path, yaml_text: str) -> None:
 
 def new_client(example: str = "client-acme.yaml") -> tuple[str, dict]:
     """A registered client from a fresh intake (new ID numbers and phones); returns (id, raw values)."""
-    from launch.preflight import add_client
+    from launch.app.preflight import add_client
     from tests.support.intakes import fresh_intake
 
     intake, raw = fresh_intake(example)
-    client_id, _ = add_client(intake, date(2026, 9, 1))
+    client_id, _ = add_client(runtime.resources(), intake, date(2026, 9, 1))
     return client_id, raw
 
 

@@ -213,14 +213,15 @@ def test_alert_text_names_client_gate_todo_due_run_and_signed_link(watch_env):
     # a client gate: the outbox holds where the signed link goes, never a token ...
     from urllib.parse import parse_qs, urlsplit
 
-    from launch.links import link_placeholder, render_links, verify_token
+    from launch.app.links import link_placeholder, render_links, verify_token
+    from launch.app.resources import Resources
 
     assert "token=" not in alert.body
     held = next(line.split("：", 1)[1] for line in alert.body.splitlines() if line.startswith("处理链接"))
     assert held == link_placeholder(launch.id, "design-confirmation", 1)
     # ... and delivery signs a fresh link for the callback receiver, bound to the attempt
     sent_at = at(2026, 9, 30, 10, 20)
-    body = render_links(alert.body, runtime.settings(), sent_at, store=store, dedupe_key=alert.dedupe_key)
+    body = render_links(Resources(settings=runtime.settings(), _store=store), alert.body, sent_at, dedupe_key=alert.dedupe_key)
     link = next(line.split("：", 1)[1] for line in body.splitlines() if line.startswith("处理链接"))
     parts = urlsplit(link)
     assert parts.path == f"/gates/{launch.id}/design-confirmation" and parts.netloc == "launch.example.com"

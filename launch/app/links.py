@@ -32,8 +32,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from launch.app.resources import Resources
 
 __all__ = [
     "LinkClaims",
@@ -254,9 +257,11 @@ def check_live(store: Any, launch_id: str, gate: str, attempt: int) -> None:
                                        f"{attempt}, which has ended or been superseded; use the newest link")
 
 
-def staff_link(launch_id: str, gate: str, attempt: int, settings, now: datetime) -> str:
-    """`{public_url}/gates/{launch_id}/{gate}?token=…`, valid `settings.link_ttl_hours` from `now`."""
-    expires = _aware(now, "now") + timedelta(hours=settings.link_ttl_hours)
+def staff_link(res: Resources, launch_id: str, gate: str, attempt: int, now: datetime | None = None) -> str:
+    """`{public_url}/gates/{launch_id}/{gate}?token=…`, valid `settings.link_ttl_hours` from `now`
+    (default: the resources' clock), signed with the newest of `settings.link_keys()`."""
+    settings = res.settings
+    expires = _aware(res.now() if now is None else now, "now") + timedelta(hours=settings.link_ttl_hours)
     token = make_token(launch_id, gate, attempt, expires, settings.link_keys())
     base = str(settings.public_url).rstrip("/")
     return f"{base}/gates/{quote(launch_id, safe='')}/{quote(gate, safe='')}?token={token}"
@@ -276,23 +281,26 @@ def _legacy_attempt(dedupe_key: str | None, launch_id: str, gate: str) -> int | 
     return None
 
 
-def render_links(text: str, settings, now: datetime, *, store: Any = None, dedupe_key: str | None = None) -> str:
-    """`text` with each placeholder replaced by a fresh signed link (each link signed now,
-    for the attempt it names). With `store`, an attempt that is already decided or
-    superseded gets a note instead of a link that would be refused. A link in the old
+def render_links(res: Resources, text: str, now: datetime | None = None, *, live: bool = True,
+                 dedupe_key: str | None = None) -> str:
+    """`text` with each placeholder replaced by a fresh signed link (each link signed `now`,
+    default the resources' clock, for the attempt it names). With `live` (the default), an
+    attempt that `res.store` says is already decided or superseded gets a note instead of a
+    link that would be refused. A link in the old
     format (outbox rows written before tokens named their attempt) is re-issued for the
     attempt in the alert's `dedupe_key`, or dropped. The result is for the channels only:
     never write it back to the store."""
+    now = res.now() if now is None else now
 
     def fresh(launch_id: str, gate: str, attempt: int) -> str:
-        if store is not None:
+        if live:
             try:
-                check_live(store, launch_id, gate, attempt)
+                check_live(res.store, launch_id, gate, attempt)
             except LinkError:
                 return DEAD_LINK_TEXT
             except Exception:  # noqa: BLE001 - the receiver checks again; a store hiccup must not stop the alert
                 pass
-        return staff_link(launch_id, gate, attempt, settings, now)
+        return staff_link(res, launch_id, gate, attempt, now)
 
     if "?token=" in text:  # first: the fresh links below must not be taken for old ones
         def legacy(m: re.Match) -> str:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from typing import TYPE_CHECKING
 
-from launch import runtime
 from launch.domain.decisions import release_blockers, target_attempt
 from launch.domain.forms import FormError, FormProblem, validate_form
 from launch.domain.masking import scrub_form_data
+from launch.domain.vocabulary import DecisionChannel, DecisionStatus
 
-CHANNELS = ("ui", "cli", "wechat", "link", "api", "simulator", "system")
+if TYPE_CHECKING:
+    from launch.app.resources import Resources
+
 PENDING = ("Prefect 恢复后将自动继续 / it will be applied as soon as the Prefect API answers")
 
 log = logging.getLogger("weapp_launch.decisions")
@@ -27,7 +29,7 @@ class DecisionResult:
     launch_id: str
     gate: str
     attempt: int | None
-    status: str  # recorded | duplicate
+    status: DecisionStatus
     resumed: bool = False
     message: str = ""
     problems: list[FormProblem] = field(default_factory=list)
@@ -58,9 +60,9 @@ def _refuse(field_: str, rule: str, message: str) -> DecisionRefused:
     return DecisionRefused([FormProblem(field=field_, rule=rule, message=message)])
 
 
-def validate_decision(launch_id: str, gate_id: str, data: dict):
+def validate_decision(res: Resources, launch_id: str, gate_id: str, data: dict):
     """Everything that can be checked without writing: launch, gate, path, form, release rule."""
-    store, cat = runtime.store(), runtime.catalogue()
+    store, cat = res.store, res.catalogue
     launch = store.get_launch(launch_id)
     if launch is None:
         raise _refuse("launch_id", "unknown-launch", f"没有这个上线任务 / no launch {launch_id}")
@@ -76,15 +78,15 @@ def validate_decision(launch_id: str, gate_id: str, data: dict):
     except FormError as exc:
         raise DecisionRefused(exc.problems) from None
     if gate_id == "release":
-        blockers = release_blockers(*release_state(launch_id))
+        blockers = release_blockers(*release_state(res, launch_id))
         if blockers:
             raise DecisionRefused(blockers)
     return launch, gate, form
 
 
-def release_state(launch_id: str) -> tuple[bool, bool]:
+def release_state(res: Resources, launch_id: str) -> tuple[bool, bool]:
     """(filing done, review passed), read from the store."""
-    store, cat = runtime.store(), runtime.catalogue()
+    store, cat = res.store, res.catalogue
     filing = store.get_branch(launch_id, "filing")
     passing = cat.gate("code-review").form.passing_outcomes
     review_passed = any(d.gate == "code-review" and d.outcome in passing for d in store.history(launch_id))
@@ -92,24 +94,27 @@ def release_state(launch_id: str) -> tuple[bool, bool]:
 
 
 def submit_decision(
+    res: Resources,
     launch_id: str,
     gate_id: str,
     data: dict,
-    channel: str,
+    channel: DecisionChannel | str,
     *,
     attempt: int | None = None,
     inbox_id: int | None = None,
     resume: bool = True,
 ) -> DecisionResult:
     """Validate, record (once), and wake the run if it is parked at this gate."""
-    if channel not in CHANNELS:
-        raise ValueError(f"channel must be one of {CHANNELS}")
-    launch, gate, form = validate_decision(launch_id, gate_id, data)
-    store = runtime.store()
+    try:
+        channel = DecisionChannel(channel)
+    except ValueError:
+        raise ValueError(f"channel must be one of {[c.value for c in DecisionChannel]}") from None
+    launch, gate, form = validate_decision(res, launch_id, gate_id, data)
+    store = res.store
     if attempt is None:
         target = target_attempt(gate_id, store.steps_for(launch_id), store.history(launch_id))
         if target.attempt is None:
-            return _duplicate(launch_id, gate_id, None, target.duplicate_reason or "", resume)
+            return _duplicate(res, launch_id, gate_id, None, target.duplicate_reason or "", resume)
         attempt = target.attempt
     decision, created = store.record_decision(
         launch_id,
@@ -119,12 +124,12 @@ def submit_decision(
         actor=form.decided_by,
         channel=channel,
         payload=form.payload(),
-        decided_at=runtime.now(),
+        decided_at=res.now(),
         inbox_id=inbox_id,
     )
     if not created:  # this attempt is decided, or this push already decided the gate (decision.attempt)
         return _duplicate(
-            launch_id, gate_id, decision.attempt,
+            res, launch_id, gate_id, decision.attempt,
             f"第 {decision.attempt} 次已有决定「{decision.outcome}」，未做更改 / attempt {decision.attempt} already "
             f"decided '{decision.outcome}'; nothing changed",
             resume,
@@ -132,12 +137,10 @@ def submit_decision(
     resumed, error = False, None
     step = store.get_step(launch_id, gate_id, attempt)
     if resume and step is not None and step.status == "waiting" and step.flow_run_id:
-        from launch.orchestration.prefect import resume_if_parked
-
         # The store has the decision as typed; Prefect's copy (the Resume answer) is scrubbed.
         run_input = scrub_form_data(form.model_dump(mode="json"))
         try:
-            resumed = resume_if_parked(step.flow_run_id, gate.key(attempt), run_input, wait_seconds=15)
+            resumed = res.orchestrator.resume_if_parked(step.flow_run_id, gate.key(attempt), run_input, wait_seconds=15)
         except Exception as exc:  # noqa: BLE001 - recorded already: the retry loop / watcher applies it
             error = _resume_failure(exc)
     if error:
@@ -145,7 +148,7 @@ def submit_decision(
     else:
         where = "流程已继续 / the run resumed" if resumed else "流程到达该关卡时将采用 / taken when the run reaches the gate"
     return DecisionResult(
-        launch_id, gate_id, attempt, "recorded", resumed=resumed, resume_error=error,
+        launch_id, gate_id, attempt, DecisionStatus.RECORDED, resumed=resumed, resume_error=error,
         message=f"已登记 {gate.name_zh} 第 {attempt} 次：{form.outcome}；{where}",
     )
 
@@ -176,13 +179,14 @@ def _resume_failure(exc: BaseException) -> str:
     return _failure_label(type(exc).__name__)
 
 
-def _duplicate(launch_id: str, gate_id: str, attempt: int | None, reason: str, resume: bool) -> DecisionResult:
+def _duplicate(res: Resources, launch_id: str, gate_id: str, attempt: int | None, reason: str,
+               resume: bool) -> DecisionResult:
     """Nothing new to record; but if this gate's recorded decision never reached its parked run
     (the first try found Prefect down), try that resume again now."""
-    result = DecisionResult(launch_id, gate_id, attempt, "duplicate", message=reason)
+    result = DecisionResult(launch_id, gate_id, attempt, DecisionStatus.DUPLICATE, message=reason)
     if not resume:
         return result
-    report = resume_recorded(launch_id=launch_id, gate_id=gate_id)
+    report = resume_recorded(res, launch_id=launch_id, gate_id=gate_id)
     if report.repaired:
         result.resumed = True
         result.message += "；已重新恢复流程 / retried the resume: the run resumed"
@@ -193,8 +197,8 @@ def _duplicate(launch_id: str, gate_id: str, attempt: int | None, reason: str, r
     return result
 
 
-def resume_recorded(*, launch_id: str | None = None, gate_id: str | None = None, grace_seconds: float = 0.0,
-                    limit: int = 50):
+def resume_recorded(res: Resources, *, launch_id: str | None = None, gate_id: str | None = None,
+                    grace_seconds: float = 0.0, limit: int = 50):
     """Resume runs parked at a gate whose decision is recorded but never reached the run (its
     resume failed: Prefect was down, the caller crashed). The watcher's lost-resume repair
     (launch.app.watcher.resume_lost), run on demand: by a repeated `approve`, and every few seconds
@@ -204,11 +208,9 @@ def resume_recorded(*, launch_id: str | None = None, gate_id: str | None = None,
     decision); Prefect is asked only about those. Returns the watcher's PassReport (repaired,
     errors); never raises for Prefect being down.
     """
-    from types import SimpleNamespace
-
     from launch.app.watcher import PassReport, resume_lost
 
-    store = runtime.store()
+    store = res.store
 
     class _Only:
         """The store, narrowed to one launch / gate when asked."""
@@ -219,8 +221,7 @@ def resume_recorded(*, launch_id: str | None = None, gate_id: str | None = None,
             return [(d, s) for d, s in pairs
                     if (launch_id is None or d.launch_id == launch_id) and (gate_id is None or d.gate == gate_id)][:limit]
 
-    now = runtime.now()
+    now = res.now()
     report = PassReport(now, "resume-retry")
-    ctx = SimpleNamespace(store=_Only(), catalogue=runtime.catalogue())
-    resume_lost(ctx, now, limit, grace_seconds, report)
+    resume_lost(res, now, limit, grace_seconds, report, store=_Only())
     return report

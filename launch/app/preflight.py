@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
-from launch import runtime
 from launch.domain.intake import Intake
 from launch.domain.rules import CheckResult, KnownFacts, RuleConfig, check
+
+if TYPE_CHECKING:
+    from launch.app.resources import Resources
+    from launch.settings import Settings
 
 
 class ClientRefused(ValueError):
@@ -15,8 +19,8 @@ class ClientRefused(ValueError):
         super().__init__(message)
 
 
-def rule_config() -> RuleConfig:
-    return RuleConfig.load(runtime.settings().rules_file)
+def rule_config(settings: Settings) -> RuleConfig:
+    return RuleConfig.load(settings.rules_file)
 
 
 def facts_for(store, intake: Intake, exclude_client_id: str | None = None) -> KnownFacts:
@@ -54,14 +58,14 @@ def pending_fast_registrations(store, oa_appid: str, exclude_client_id: str | No
     return count
 
 
-def check_intake(intake: Intake, today: date, exclude_client_id: str | None = None) -> CheckResult:
-    store = runtime.store()
-    return check(intake, today=today, facts=facts_for(store, intake, exclude_client_id), config=rule_config())
+def check_intake(res: Resources, intake: Intake, today: date, exclude_client_id: str | None = None) -> CheckResult:
+    return check(intake, today=today, facts=facts_for(res.store, intake, exclude_client_id),
+                 config=rule_config(res.settings))
 
 
-def add_client(intake: Intake, today: date) -> tuple[str, CheckResult]:
+def add_client(res: Resources, intake: Intake, today: date) -> tuple[str, CheckResult]:
     """Register a client whose intake passes preflight; the intake is stored encrypted."""
-    result = check_intake(intake, today)
+    result = check_intake(res, intake, today)
     if not result.ok:
         raise ClientRefused(
             result,
@@ -74,7 +78,7 @@ def add_client(intake: Intake, today: date) -> tuple[str, CheckResult]:
     from launch.store import DuplicateClientCode
 
     try:
-        client_id = runtime.store().add_client(
+        client_id = res.store.add_client(
             code=intake.client_code,
             display_name=intake.subject.name,
             mini_program_name=intake.mini_program.name,
@@ -91,12 +95,14 @@ def add_client(intake: Intake, today: date) -> tuple[str, CheckResult]:
     return client_id, result
 
 
-def check_client(store, client_id: str, today: date) -> CheckResult | None:
+def check_client(res: Resources, client_id: str, today: date) -> CheckResult | None:
     """Re-check a stored client (for the materials checklist on the launch run)."""
     from launch.domain.intake import parse_intake
 
+    store = res.store
     client = store.get_client(client_id)
     if client is None:
         return None
     intake = parse_intake(store.client_intake(client_id), source=f"client {client_id}")
-    return check(intake, today=today, facts=facts_for(store, intake, exclude_client_id=client_id), config=rule_config())
+    return check(intake, today=today, facts=facts_for(store, intake, exclude_client_id=client_id),
+                 config=rule_config(res.settings))

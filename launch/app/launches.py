@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import typing
+from typing import TYPE_CHECKING
 
-from launch import runtime
+from launch.app.presentation import STATUS_ZH, due_when, when
 from launch.domain.masking import mask_name
-from launch.presentation import STATUS_ZH, due_when, when
+
+if TYPE_CHECKING:
+    from launch.app.resources import Resources
 
 
 class LaunchRefused(ValueError):
     pass
 
 
-def start_launch(client_id: str) -> dict:
+def start_launch(res: Resources, client_id: str) -> dict:
     """Create the launch (or pick up one whose run was never created) and its flow run, once."""
-    from launch.orchestration.prefect import start_launch_run, ui_url
-
-    store = runtime.store()
+    store = res.store
     client = store.get_client(client_id)
     if client is None:
         raise LaunchRefused(f"client_id: 没有这个客户 / no client {client_id}")
@@ -27,25 +28,24 @@ def start_launch(client_id: str) -> dict:
             f"client_id: 该客户已有进行中的上线任务 {active[0].id} / client already has a running launch {active[0].id}"
         )
     launch = active[0] if active else store.create_launch(client_id)
-    run_id = start_launch_run(launch.id)
+    run_id = res.orchestrator.start_launch_run(launch.id)
     store.set_launch_flow_run(launch.id, run_id)
-    return {"launch_id": launch.id, "client_id": client_id, "flow_run_id": run_id, "url": ui_url(run_id)}
+    return {"launch_id": launch.id, "client_id": client_id, "flow_run_id": run_id,
+            "url": res.orchestrator.ui_url(run_id)}
 
 
 def _display_name(client) -> str:
     return mask_name(client.display_name) if client.subject_type == "individual" else client.display_name
 
 
-def launches_overview() -> list[dict]:
-    from launch.orchestration.prefect import ui_url
-
-    store, cat = runtime.store(), runtime.catalogue()
+def launches_overview(res: Resources) -> list[dict]:
+    store, cat, tz = res.store, res.catalogue, res.settings.timezone
     rows = []
     for launch in store.list_launches():
         client = store.get_client(launch.client_id)
         waiting = [
             {"gate": s.step, "name": cat.gates[s.step].name_zh if s.step in cat.gates else s.step,
-             "attempt": s.attempt, "due": due_when(s.due_at), "provisional": s.provisional}
+             "attempt": s.attempt, "due": due_when(s.due_at, tz), "provisional": s.provisional}
             for s in store.steps_for(launch.id)
             if s.status == "waiting"
         ]
@@ -57,15 +57,13 @@ def launches_overview() -> list[dict]:
             "status": launch.status,
             "waiting": waiting,
             "flow_run_id": launch.flow_run_id,
-            "url": ui_url(launch.flow_run_id),
+            "url": res.orchestrator.ui_url(launch.flow_run_id),
         })
     return rows
 
 
-def launch_detail(launch_id: str) -> dict | None:
-    from launch.orchestration.prefect import ui_url
-
-    store, cat = runtime.store(), runtime.catalogue()
+def launch_detail(res: Resources, launch_id: str) -> dict | None:
+    store, cat, tz = res.store, res.catalogue, res.settings.timezone
     launch = store.get_launch(launch_id)
     if launch is None:
         return None
@@ -78,7 +76,7 @@ def launch_detail(launch_id: str) -> dict | None:
         "registration_path": launch.registration_path,
         "status": launch.status,
         "flow_run_id": launch.flow_run_id,
-        "url": ui_url(launch.flow_run_id),
+        "url": res.orchestrator.ui_url(launch.flow_run_id),
         "steps": [
             {
                 "gate": s.step,
@@ -86,10 +84,10 @@ def launch_detail(launch_id: str) -> dict | None:
                 "attempt": s.attempt,
                 "status": STATUS_ZH.get(s.status, s.status),
                 "state": s.status,
-                "opened": when(s.started_at),
-                "due": due_when(s.due_at) + (" 暂定" if s.provisional and s.due_at else ""),
+                "opened": when(s.started_at, tz),
+                "due": due_when(s.due_at, tz) + (" 暂定" if s.provisional and s.due_at else ""),
                 "provisional": s.provisional,
-                "finished": when(s.finished_at),
+                "finished": when(s.finished_at, tz),
                 "outcome": s.outcome or "",
             }
             for s in store.steps_for(launch_id)
@@ -101,7 +99,7 @@ def launch_detail(launch_id: str) -> dict | None:
                 "outcome": d.outcome,
                 "actor": d.actor,
                 "channel": d.channel,
-                "decided_at": when(d.decided_at),
+                "decided_at": when(d.decided_at, tz),
                 "payload": d.payload,
             }
             for d in store.history(launch_id)
@@ -109,8 +107,8 @@ def launch_detail(launch_id: str) -> dict | None:
     }
 
 
-def gate_catalogue() -> list[dict]:
-    cat = runtime.catalogue()
+def gate_catalogue(res: Resources) -> list[dict]:
+    cat = res.catalogue
     rows = []
     for gate in cat.gates.values():
         fields = []

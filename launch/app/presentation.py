@@ -1,7 +1,9 @@
 """What people read: gate descriptions, the steps table, the waiting note, progress.
 
 Built from the catalogue and store rows only; nothing personal is in either
-(client names of individuals are masked before they get here).
+(client names of individuals are masked before they get here). Times are shown in the
+zone given (``settings.timezone``, e.g. ``res.settings.timezone``), labelled as
+``launch.domain.alerts.format_due`` labels them (北京时间 for Asia/Shanghai).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from zoneinfo import ZoneInfo
 from launch.domain.alerts import format_due
 from launch.domain.catalogue import Catalogue, Gate
 from launch.domain.plan import Plan
-from launch.views import LaunchInfo, OpenedGate
+from launch.app.views import LaunchInfo, OpenedGate
 
 STATUS_ZH = {
     "waiting": "等待中",
@@ -23,30 +25,35 @@ STATUS_ZH = {
     "skipped": "跳过",
     "expired": "已超时",
 }
-TZ = ZoneInfo("Asia/Shanghai")
 
 
-def when(dt: datetime | None) -> str:
-    return dt.astimezone(TZ).strftime("%Y-%m-%d %H:%M") if dt else ""
+def when(dt: datetime | None, tz: str) -> str:
+    return dt.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") if dt else ""
 
 
-def due_when(dt: datetime | None) -> str:
+def due_when(dt: datetime | None, tz: str) -> str:
     """A deadline at 00:00 is the end of the day before: shown as that day's 24:00."""
     if dt is None:
         return ""
-    return format_due(dt)[0].removesuffix(" 北京时间")
+    return format_due(dt, tz)[0].rsplit(" ", 1)[0]
 
 
-def due_text(due_at: datetime | None, provisional: bool) -> str:
+def zone_label(tz: str) -> str:
+    """How a time zone is named beside a time: 北京时间 for Asia/Shanghai, else its IANA name."""
+    return format_due(datetime(2000, 1, 1, 12, tzinfo=ZoneInfo("UTC")), tz)[0].rsplit(" ", 1)[1]
+
+
+def due_text(due_at: datetime | None, provisional: bool, tz: str) -> str:
     if due_at is None:
         return "无 / none"
-    text = f"{due_when(due_at)}（北京时间）"
+    text = f"{due_when(due_at, tz)}（{zone_label(tz)}）"
     if provisional:
         text += " **[暂定 / provisional：节假日安排尚未公布]**"
     return text
 
 
-def gate_markdown(info: LaunchInfo, gate: Gate, opened: OpenedGate, steps: list, catalogue: Catalogue) -> str:
+def gate_markdown(info: LaunchInfo, gate: Gate, opened: OpenedGate, steps: list, catalogue: Catalogue, *,
+                  tz: str) -> str:
     phase = catalogue.phases[gate.phase]
     actor = catalogue.actors[gate.actor]
     lines = [
@@ -56,7 +63,7 @@ def gate_markdown(info: LaunchInfo, gate: Gate, opened: OpenedGate, steps: list,
         f"- **客户 / client**：{info.client_name} · 小程序「{info.mini_program_name}」",
         f"- **上线编号 / launch**：`{info.launch_id}`",
         f"- **谁来处理 / who acts**：{actor.name_zh} / {actor.name_en}",
-        f"- **截止 / due**：{due_text(opened.due_at, opened.provisional)}",
+        f"- **截止 / due**：{due_text(opened.due_at, opened.provisional, tz)}",
         f"- **要做什么 / what to do**：{gate.todo_zh}",
     ]
     earlier = [s for s in steps if s.step == gate.id and s.attempt < opened.attempt]
@@ -74,7 +81,7 @@ def gate_markdown(info: LaunchInfo, gate: Gate, opened: OpenedGate, steps: list,
     return "\n".join(lines)
 
 
-def step_rows(steps: list, catalogue: Catalogue, plan: Plan | None) -> list[dict]:
+def step_rows(steps: list, catalogue: Catalogue, plan: Plan | None, *, tz: str) -> list[dict]:
     windows = {p.phase: p for p in plan.phases} if plan else {}
     rows = []
     for s in steps:
@@ -88,16 +95,16 @@ def step_rows(steps: list, catalogue: Catalogue, plan: Plan | None) -> list[dict
                 "次数 attempt": s.attempt,
                 "状态 status": STATUS_ZH.get(s.status, s.status),
                 "计划 planned": f"{window.earliest_finish}～{window.latest_finish}" if window else "",
-                "开始 opened": when(s.started_at),
-                "截止 due": due_when(s.due_at) + (" 暂定" if s.provisional and s.due_at else ""),
-                "完成 finished": when(s.finished_at),
+                "开始 opened": when(s.started_at, tz),
+                "截止 due": due_when(s.due_at, tz) + (" 暂定" if s.provisional and s.due_at else ""),
+                "完成 finished": when(s.finished_at, tz),
                 "结果 outcome": s.outcome or "",
             }
         )
     return rows
 
 
-def waiting_markdown(info: LaunchInfo, steps: list, catalogue: Catalogue, released: bool) -> str:
+def waiting_markdown(info: LaunchInfo, steps: list, catalogue: Catalogue, released: bool, *, tz: str) -> str:
     head = f"# {info.client_name} · 「{info.mini_program_name}」 上线进度 / launch `{info.launch_id}`\n"
     if released:
         return head + "\n**已发布上线 / released.**\n"
@@ -110,7 +117,7 @@ def waiting_markdown(info: LaunchInfo, steps: list, catalogue: Catalogue, releas
         actor = catalogue.actors[gate.actor]
         lines.append(
             f"| {gate.name_zh}（第 {s.attempt} 次）/ {gate.name_en} | {actor.name_zh} / {actor.name_en} "
-            f"| {due_text(s.due_at, s.provisional)} |"
+            f"| {due_text(s.due_at, s.provisional, tz)} |"
         )
     return "\n".join(lines) + "\n"
 
