@@ -145,7 +145,7 @@ def channel_health(store: Any, config: NotifierConfig | None) -> list[ChannelHea
     """Each configured channel's breaker and how many alerts wait for it (then any channel
     no longer configured that alerts still wait for). For ``weapp-launch health``::
 
-        checks += [Check(h.part, h.ok, h.detail) for h in channel_health(runtime.store(), config)]
+        checks += [Check(h.part, h.ok, h.detail) for h in channel_health(res.store, config)]
     """
     states = store.channel_states()
     waiting = store.waiting_counts()

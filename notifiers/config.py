@@ -61,9 +61,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from launch.settings import Settings
 
 __all__ = [
     "CHANNEL_KINDS",
@@ -495,14 +498,13 @@ def load_config(path: str | Path, *, env: Mapping[str, str] | None = None, valid
     return parse_config(data, p, env=env, validate_urls=validate_urls)
 
 
-def load_notifier_config(settings: Any) -> tuple[Any, str | None, str | None]:
+def load_notifier_config(settings: Settings) -> tuple[NotifierConfig | None, str | None, str | None]:
     """(config or None, note, error). The file: ``settings.notifiers_file``, else
     ``<home>/notifiers.yaml`` when it exists; none → no channels (alerts stay pending)."""
-    path = getattr(settings, "notifiers_file", None)
+    path = settings.notifiers_file
     if path is None:
-        home = getattr(settings, "home", None)
-        candidate = Path(home) / "notifiers.yaml" if home is not None else None
-        if candidate is not None and candidate.is_file():
+        candidate = Path(settings.home) / "notifiers.yaml"
+        if candidate.is_file():
             path = candidate
     if path is None:
         return None, (

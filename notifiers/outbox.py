@@ -44,9 +44,10 @@ of the outbox key and the channel name), and a late alert says so
 
 Signed links: the stored body holds a placeholder where a staff link goes, never a token
 (``launch.app.links.link_placeholder``). Every attempt — first try, retry, fallback — renders
-the body afresh through ``render`` (default: ``launch.app.links.render_links`` with the process
-settings), so each send carries a newly signed link; the rendered text goes to the
-channels only and is not part of the outcome, so nothing usable returns to the store.
+the body afresh through ``render`` (the deadline watcher passes ``launch.app.links.render_links``
+bound to its resources; without one the text goes as stored), so each send carries a newly
+signed link; the rendered text goes to the channels only and is not part of the outcome, so
+nothing usable returns to the store.
 """
 
 from __future__ import annotations
@@ -162,18 +163,6 @@ def _fallback_text(title: str, body: str, tags: list[str], attempts: int, fallba
     return f"【转发 fallback】{title}", note + body
 
 
-def _default_render(now: datetime, dedupe_key: str | None) -> Callable[[str], str]:
-    def render(text: str) -> str:
-        if "[[staff-link:" not in text and "?token=" not in text:
-            return text
-        from launch import runtime
-        from launch.app.links import render_links
-
-        return render_links(runtime.resources(), text, now, live=False, dedupe_key=dedupe_key)
-
-    return render
-
-
 def _fallback_pool(config: NotifierConfig, targets: list[Channel], done: set[str], tried: set[str]) -> list[Channel]:
     """The fallback tag's channels that could still get the alert (not its own, not done,
     not failed in this try)."""
@@ -209,7 +198,7 @@ def deliver_alert(
     ``title``, ``body`` and ``attempts``, attribute or mapping; ``send_after`` and
     ``dedupe_key`` when it has them). ``delivered``: names of the channels that already got
     THIS alert (from its delivery records). ``render`` turns the stored body into the text
-    sent (signed links filled in); default: the links of the process settings. ``breaker``:
+    sent (signed links filled in); default: the text as stored. ``breaker``:
     the channels' circuit breakers (module docstring); ``moment``: what the alert speaks
     of, for the "delayed by" / "moment passed" note."""
     raw_tags = _field(alert_like, "tags")
@@ -220,7 +209,8 @@ def deliver_alert(
     title = str(_field(alert_like, "title", "") or "")
     body = str(_field(alert_like, "body", "") or "")
     dedupe = _field(alert_like, "dedupe_key")
-    body = (render or _default_render(now, dedupe))(body)
+    if render is not None:
+        body = render(body)
     fire_at = _field(alert_like, "send_after")
     note = late_note(fire_at if isinstance(fire_at, datetime) else None, now, moment,
                      delayed_after_seconds=config.delayed_after_seconds, tz=tz)

@@ -1,13 +1,21 @@
 """Thin tasks of the deadline-watcher flow: each runs one phase of a watcher pass
 (launch/app/watcher.py) and returns its report as JSON (keys, counts, channel names: nothing
-personal). No caching: every run must look at the store as it is now."""
+personal). No caching: every run must look at the store as it is now.
+
+Each phase gets resources of its own from `open_resources` (the notifiers file is read as it
+is now, and the store is closed after the phase)."""
 
 from __future__ import annotations
 
-from prefect import get_run_logger, task
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from launch.app import watcher
+from launch.app import Resources, watcher
+from launch.app.artifacts import publish_portfolio_summary
 
 
 def _log(report: watcher.PassReport, phase: str) -> dict:
@@ -20,25 +28,34 @@ def _log(report: watcher.PassReport, phase: str) -> dict:
     return report.to_json()
 
 
-@task(name="watcher-enqueue", cache_policy=NO_CACHE)
-def enqueue_alerts(worker_id: str, limit: int = watcher.DEFAULT_LIMIT) -> dict:
-    """Enqueue the alert rungs that came due on open steps (indexed cursor query)."""
-    return _log(watcher.enqueue_due(limit=limit, worker_id=worker_id), "enqueue")
+def build_watcher_tasks(open_resources: Callable[[], AbstractContextManager[Resources]],
+                        run_id: Callable[[], str | None]) -> dict[str, Task]:
+    def phase(name: str, run: Callable[[Resources, str, int], watcher.PassReport], doc: str) -> Task:
+        def body(worker_id: str, limit: int = watcher.DEFAULT_LIMIT) -> dict:
+            with open_resources() as res:
+                return _log(run(res, worker_id, limit), name)
 
+        body.__doc__ = doc
+        return task(body, name=f"watcher-{name}", cache_policy=NO_CACHE)
 
-@task(name="watcher-deliver", cache_policy=NO_CACHE)
-def deliver_alerts(worker_id: str, limit: int = watcher.DEFAULT_LIMIT) -> dict:
-    """Claim and send due alerts through the notifiers outbox; record every channel result."""
-    return _log(watcher.deliver_due(worker_id=worker_id, limit=limit), "deliver")
+    def summary(force: bool = False) -> dict[str, Any]:
+        """The daily portfolio summary (once per day) on the watcher's run. Never fails the
+        watcher: an error comes back in "errors" (type only; nothing personal)."""
+        try:
+            with open_resources() as res:
+                return {**publish_portfolio_summary(res, run_id(), force=force), "errors": []}
+        except Exception as exc:  # noqa: BLE001 - a summary is worth less than the watcher's pass
+            return {"published": False, "open": None, "at_risk": None,
+                    "errors": [f"portfolio summary: {type(exc).__name__}"]}
 
-
-@task(name="watcher-repair", cache_policy=NO_CACHE)
-def repair_runs(worker_id: str, limit: int = watcher.DEFAULT_LIMIT) -> dict:
-    """Apply pending inbox events, resume lost resumes, wake lost joins, purge old nonces."""
-    return _log(watcher.repair(limit=limit, worker_id=worker_id), "repair")
-
-
-@task(name="watcher-revive", cache_policy=NO_CACHE)
-def revive_runs(worker_id: str, limit: int = watcher.DEFAULT_LIMIT) -> dict:
-    """Reschedule open runs whose process died (RUNNING, heartbeats stopped)."""
-    return _log(watcher.revive(limit=limit, worker_id=worker_id), "revive")
+    return {
+        "enqueue": phase("enqueue", lambda res, w, n: watcher.enqueue_due(res, limit=n, worker_id=w),
+                         "Enqueue the alert rungs that came due on open steps (indexed cursor query)."),
+        "deliver": phase("deliver", lambda res, w, n: watcher.deliver_due(res, worker_id=w, limit=n),
+                         "Claim and send due alerts through the notifiers outbox; record every channel result."),
+        "repair": phase("repair", lambda res, w, n: watcher.repair(res, limit=n, worker_id=w),
+                        "Apply pending inbox events, resume lost resumes, wake lost joins, purge old nonces."),
+        "revive": phase("revive", lambda res, w, n: watcher.revive(res, limit=n, worker_id=w),
+                        "Reschedule open runs whose process died (RUNNING, heartbeats stopped)."),
+        "summary": task(summary, name="portfolio-summary", cache_policy=NO_CACHE),
+    }

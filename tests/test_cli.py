@@ -9,27 +9,33 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from launch import runtime
+from launch.app import SystemClock
 from launch.cli import app
+from tests.support.resources import make_resources
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 runner = CliRunner()
 
 
+_res = None
+
+
 @pytest.fixture(autouse=True)
 def temp_store(tmp_path, monkeypatch):
-    monkeypatch.setenv("WEAPP_LAUNCH_HOME", str(tmp_path / "home"))
+    """The commands' Resources: a temporary store, handed in as the CLI's context object."""
+    global _res
     monkeypatch.delenv("WEAPP_LAUNCH_DATABASE_URL", raising=False)
     # The CLI's start-up turns Prefect's ephemeral server off in its process; undo that after each test.
     monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_ENABLED", "false")
-    runtime.reset()
-    yield
-    runtime.reset()
+    _res = make_resources(tmp_path / "home", clock=SystemClock())
+    yield _res
+    _res.close()
+    _res = None
 
 
 def run(*args: str):
-    return runner.invoke(app, list(args))
+    return runner.invoke(app, list(args), obj=_res)
 
 
 def raw_personal_values() -> set[str]:

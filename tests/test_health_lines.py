@@ -4,46 +4,46 @@ from __future__ import annotations
 
 import pytest
 
-from launch import runtime
 from launch.app.health import _channels, _wechat_push
+from tests.support.resources import make_resources
 
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("WEAPP_LAUNCH_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("WEAPP_LAUNCH_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
     monkeypatch.delenv("WEAPP_LAUNCH_NOTIFIERS_FILE", raising=False)
-    runtime.reset()
-    yield tmp_path
-    runtime.store().close()
-    runtime.reset()
+    monkeypatch.delenv("WEAPP_LAUNCH_WECHAT_ALLOW_PLAINTEXT", raising=False)
+    return tmp_path
 
 
-def test_plaintext_pushes_are_flagged(home, monkeypatch):
-    assert _wechat_push().ok
-    monkeypatch.setenv("WEAPP_LAUNCH_WECHAT_ALLOW_PLAINTEXT", "true")
-    runtime.reset()
-    line = _wechat_push()
+def _res(home, **settings):
+    return make_resources(home / "home", database_url=f"sqlite:///{home / 'store.db'}", **settings)
+
+
+def test_plaintext_pushes_are_flagged(home):
+    assert _wechat_push(_res(home)).ok
+    line = _wechat_push(_res(home, wechat_allow_plaintext=True))
     assert not line.ok and "WEAPP_LAUNCH_WECHAT_ALLOW_PLAINTEXT" in line.detail and " / " in line.detail
 
 
-def test_a_dead_channel_and_its_waiting_alerts_fail_health(home, monkeypatch):
+def test_a_dead_channel_and_its_waiting_alerts_fail_health(home):
     notifiers = home / "notifiers.yaml"
     notifiers.write_text(
         "channels:\n"
         "  - {name: ops-mail, url: 'mailto://alerts:pw@example.com?smtp=127.0.0.1&port=9&to=ops@example.com', tags: [ops]}\n"
         "  - {name: manager-phone, url: 'json://127.0.0.1:9/send', tags: [manager]}\n"
     )
-    monkeypatch.setenv("WEAPP_LAUNCH_NOTIFIERS_FILE", str(notifiers))
-    runtime.reset()
-    lines = {c.part: c for c in _channels()}
-    assert lines["alerts"].ok and all(c.ok for c in lines.values()), lines
-    assert {"alerts:ops-mail", "alerts:manager-phone"} <= set(lines)
+    res = _res(home, notifiers_file=notifiers)
+    try:
+        lines = {c.part: c for c in _channels(res)}
+        assert lines["alerts"].ok and all(c.ok for c in lines.values()), lines
+        assert {"alerts:ops-mail", "alerts:manager-phone"} <= set(lines)
 
-    store = runtime.store()
-    now = runtime.now()
-    for _ in range(3):  # the default breaker: three failures in a row take the channel down
-        store.record_channel_result("ops-mail", False, at=now, error="connection refused", trip_after=3,
-                                    probe_seconds=300)
-    lines = {c.part: c for c in _channels()}
-    assert not lines["alerts:ops-mail"].ok and lines["alerts:manager-phone"].ok
+        store = res.store
+        now = res.now()
+        for _ in range(3):  # the default breaker: three failures in a row take the channel down
+            store.record_channel_result("ops-mail", False, at=now, error="connection refused", trip_after=3,
+                                        probe_seconds=300)
+        lines = {c.part: c for c in _channels(res)}
+        assert not lines["alerts:ops-mail"].ok and lines["alerts:manager-phone"].ok
+    finally:
+        res.close()

@@ -28,7 +28,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from launch.domain.forecast import (
@@ -42,6 +42,10 @@ from launch.domain.forecast import (
     risk_level,
 )
 from launch.domain.masking import mask_name
+
+if TYPE_CHECKING:
+    from launch.app.resources import Resources
+    from launch.settings import Settings
 
 __all__ = [
     "RISK_KEY",
@@ -76,10 +80,10 @@ _PASSED = "done"
 _CONFIG_CACHE: dict[tuple[str, int], ForecastConfig] = {}
 
 
-def config_from_settings(settings: Any) -> ForecastConfig:
+def config_from_settings(settings: Settings) -> ForecastConfig:
     """The packaged forecast file merged with ``settings.forecast_file``; parsed again only
     when that file changes."""
-    path = getattr(settings, "forecast_file", None)
+    path = settings.forecast_file
     try:
         stamp = (str(path), Path(path).stat().st_mtime_ns if path is not None else 0)
     except OSError:
@@ -90,10 +94,6 @@ def config_from_settings(settings: Any) -> ForecastConfig:
         _CONFIG_CACHE.clear()
         _CONFIG_CACHE[stamp] = cfg
     return cfg
-
-
-def _samples(settings: Any) -> int:
-    return int(getattr(settings, "forecast_samples", 10_000) or 10_000)
 
 
 # --------------------------------------------------------------------------- adapter
@@ -406,18 +406,17 @@ def forecast_lines(fc: Forecast, commitment: Any = None) -> list[str]:
     return lines
 
 
-def status_forecast(launch_id: str, *, as_of: date | None = None) -> dict[str, Any] | None:
+def status_forecast(res: Resources, launch_id: str, *, as_of: date | None = None) -> dict[str, Any] | None:
     """For ``weapp-launch status LAUNCH``: ``{"forecast": {...}, "commitment": {...}|None,
-    "risk": level|None, "lines": [...]}`` from the process settings; None for an unknown
-    launch. JSON-ready (the CLI prints ``lines``, or puts the rest under ``forecast`` in --json)."""
-    from launch import runtime
-
-    store, cat, cal, settings = runtime.store(), runtime.catalogue(), runtime.calendar(), runtime.settings()
+    "risk": level|None, "lines": [...]}`` from the resources' store, catalogue, calendar and
+    settings; None for an unknown launch. JSON-ready (the CLI prints ``lines``, or puts the
+    rest under ``forecast`` in --json)."""
+    store, cal = res.store, res.calendar
     if store.get_launch(launch_id) is None:
         return None
-    as_of = as_of or runtime.now().astimezone(cal.tz).date()
-    fc = forecast_for(store, launch_id, catalogue=cat, calendar=cal, config=config_from_settings(settings),
-                      as_of=as_of, samples=_samples(settings))
+    as_of = as_of or res.now().astimezone(cal.tz).date()
+    fc = forecast_for(store, launch_id, catalogue=res.catalogue, calendar=cal,
+                      config=config_from_settings(res.settings), as_of=as_of, samples=res.settings.forecast_samples)
     c = store.get_commitment(launch_id)
     return {
         "forecast": fc.to_json(),

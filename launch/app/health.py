@@ -3,6 +3,8 @@
 Never starts a Prefect server of its own (the CLI turns Prefect's ephemeral mode off): without
 an API URL the server line says what is missing and the lines that need Prefect are not
 checked. A check that raises is a failed line, never a traceback.
+
+    run_checks(res) -> list[Check]    (res: the CLI's Resources: settings, store, notifier)
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import httpx
 
-from launch import runtime
+if TYPE_CHECKING:
+    from launch.app.resources import Resources
 
 FLOW_NAMES = ("launch", "filing", "design", "implementation", "content")
 
@@ -101,10 +105,10 @@ def _workers() -> Check:
     return Check("workers", True, f"{len(FLOW_NAMES)} 个部署有进程在轮询 / deployments polled by a runner")
 
 
-def _receiver() -> Check:
+def _receiver(res: Resources) -> Check:
     from launch.orchestration.connect import read_stack_file
 
-    settings = runtime.settings()
+    settings = res.settings
     url = settings.public_url.rstrip("/")
     stack = read_stack_file(settings.home)
     if "public_url" not in settings.model_fields_set and stack and stack.get("receiver_url"):
@@ -117,14 +121,14 @@ def _receiver() -> Check:
         return Check("receiver", False, f"{url} 无法连接 / unreachable (start `weapp-launch api`)")
 
 
-def _watcher() -> Check:
+def _watcher(res: Resources) -> Check:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, FlowRunFilter
     from prefect.client.schemas.filters import FlowRunFilterState, FlowRunFilterStateType
     from prefect.client.schemas.objects import StateType
     from prefect.client.schemas.sorting import FlowRunSort
 
-    interval = runtime.settings().watch_interval_seconds
+    interval = res.settings.watch_interval_seconds
     try:
         with get_client(sync_client=True) as client:
             runs = client.read_flow_runs(
@@ -140,16 +144,16 @@ def _watcher() -> Check:
     last = next((r for r in runs if flows.get(r.flow_id) == "deadline-watcher" and r.end_time), None)
     if last is None:
         return Check("watcher", False, "截止监视从未完成 / the deadline watcher never completed a pass")
-    age = datetime.now(timezone.utc) - last.end_time
+    age = datetime.now(timezone.utc) - last.end_time  # Prefect's end times are wall-clock: so is this
     ok = age <= timedelta(seconds=2 * interval + 60)
     minutes = int(age.total_seconds() // 60)
     return Check("watcher", ok, f"上次完成于 {minutes} 分钟前 / last pass {minutes} min ago"
                  + ("" if ok else f" (schedule: every {interval}s)"))
 
 
-def _store() -> Check:
+def _store(res: Resources) -> Check:
     try:
-        info = runtime.store().health()
+        info = res.store.health()
     except Exception as exc:
         return Check("store", False, f"无法打开存储 / cannot open the store: {type(exc).__name__}: {exc}")
     ok = bool(info.get("ok"))
@@ -157,24 +161,23 @@ def _store() -> Check:
     return Check("store", ok, detail)
 
 
-def _channels() -> list[Check]:
+def _channels(res: Resources) -> list[Check]:
     """The alert configuration, then one line per channel: its breaker (down since, next
     probe) and how many alerts wait for it."""
-    from launch.app.watcher import load_notifier_config
     from notifiers.breaker import channel_health
 
-    config, _note, error = load_notifier_config(runtime.settings())
+    config, _note, error = res.notifier
     if error:
         return [Check("alerts", False, error)]
     if config is None or not config.channels:
         return [Check("alerts", False, "未配置告警渠道 / no alert channels: set WEAPP_LAUNCH_NOTIFIERS_FILE")]
     tags = sorted({t for c in config.channels for t in c.tags})
     lines = [Check("alerts", True, f"{len(config.channels)} 个渠道 / channels, tags: {', '.join(tags)}")]
-    return lines + [Check(h.part, h.ok, h.detail) for h in channel_health(runtime.store(), config)]
+    return lines + [Check(h.part, h.ok, h.detail) for h in channel_health(res.store, config)]
 
 
-def _wechat_push() -> Check:
-    if runtime.settings().wechat_allow_plaintext:
+def _wechat_push(res: Resources) -> Check:
+    if res.settings.wechat_allow_plaintext:
         return Check("wechat", False, "已允许明文推送（WEAPP_LAUNCH_WECHAT_ALLOW_PLAINTEXT）：仅限测试平台 / plaintext "
                      "pushes are allowed (WEAPP_LAUNCH_WECHAT_ALLOW_PLAINTEXT): for a test platform only")
     return Check("wechat", True, "只接受加密推送 / encrypted pushes only")
@@ -187,18 +190,18 @@ def _safely(part: str, check) -> Check:
         return Check(part, False, f"检查出错 / check failed: {type(exc).__name__}")
 
 
-def run_checks() -> list[Check]:
+def run_checks(res: Resources) -> list[Check]:
     from launch.orchestration.connect import prefect_api_url
 
     server = _safely("server", _server)
     if server.ok or (prefect_api_url() and "unreachable" not in server.detail):
-        workers, watcher = _safely("workers", _workers), _safely("watcher", _watcher)
+        workers, watcher = _safely("workers", _workers), _safely("watcher", lambda: _watcher(res))
     else:  # asking a missing or dead API again only repeats the server line
         skipped = "未检查：Prefect API 不可用（见 server 一行）/ not checked: the Prefect API is not usable (see server)"
         workers, watcher = Check("workers", False, skipped), Check("watcher", False, skipped)
     try:
-        alerts = _channels()
+        alerts = _channels(res)
     except Exception as exc:  # noqa: BLE001 - a health line, never a traceback
         alerts = [Check("alerts", False, f"检查出错 / check failed: {type(exc).__name__}")]
-    return [server, workers, _safely("receiver", _receiver), watcher, _safely("store", _store),
-            _safely("wechat", _wechat_push), *alerts]
+    return [server, workers, _safely("receiver", lambda: _receiver(res)), watcher,
+            _safely("store", lambda: _store(res)), _safely("wechat", lambda: _wechat_push(res)), *alerts]

@@ -11,9 +11,9 @@ committed go-live (when the forecasting module keeps commitments) as a black tic
 the chart: what each launch waits for, who must act and by when, and the at-risk list.
 
 Every input is an argument (store, catalogue, calendar, clock, forecaster): the CLI and the
-receiver pass the runtime's, tests and the benchmark their own. The forecast comes from
-``launch.app.forecasting.forecast_for`` when that module is there; otherwise (or if it fails for
-a launch) from the catalogue's estimates — the page says which.
+receiver pass their Resources' members, tests and the benchmark their own. The forecast comes
+from ``launch.app.forecasting.forecast_for``; if it fails for a launch, from the catalogue's
+estimates — the page says which.
 
 Nothing personal: a launch is labelled by its id and mini-program name; for a client who is
 an individual the mini-program name and the client name are masked (surname only, like
@@ -328,28 +328,16 @@ def plan_forecast(store, launch, *, catalogue: Catalogue, calendar: WorkCalendar
 def default_forecaster(*, catalogue: Catalogue, calendar: WorkCalendar, config=None, settings=None,
                        samples: int | None = None) -> tuple[Forecaster | None, str]:
     """The Monte Carlo forecaster of launch/app/forecasting.py bound to these arguments (config from
-    ``settings.forecast_file`` unless given; samples: ``samples``, else the smaller of
-    REPORT_SAMPLES and ``settings.forecast_samples``), or (None, why) when that module is not
-    available (the report then uses plan_forecast)."""
-    try:
-        from launch import forecasting  # noqa: PLC0415 - issue 13 items 1-3
-    except ImportError as exc:
-        return None, f"forecasting module not available ({exc.name})"
-    forecast_for = getattr(forecasting, "forecast_for", None)
-    if forecast_for is None:
-        return None, "launch.app.forecasting has no forecast_for"
-    if config is None:
-        if settings is not None and hasattr(forecasting, "config_from_settings"):
-            config = forecasting.config_from_settings(settings)
-        else:
-            from launch.domain import forecast as domain_forecast  # noqa: PLC0415
+    ``settings.forecast_file`` unless given, the packaged one without settings; samples:
+    ``samples``, else the smaller of REPORT_SAMPLES and ``settings.forecast_samples``), and ""
+    (the second member says why there is none; the report then uses plan_forecast)."""
+    from launch.app.forecasting import config_from_settings, forecast_for
+    from launch.domain.forecast import default_forecast_config
 
-            loader = getattr(domain_forecast, "default_forecast_config", None)
-            if loader is None:
-                return None, "no forecast configuration"
-            config = loader()
+    if config is None:
+        config = config_from_settings(settings) if settings is not None else default_forecast_config()
     if samples is None:
-        samples = min(REPORT_SAMPLES, int(getattr(settings, "forecast_samples", 0) or REPORT_SAMPLES))
+        samples = min(REPORT_SAMPLES, settings.forecast_samples) if settings is not None else REPORT_SAMPLES
 
     def run(store, launch, as_of: date) -> Forecast:
         return forecast_for(store, launch.id, catalogue=catalogue, calendar=calendar, config=config,

@@ -1,9 +1,11 @@
 """The deadline watcher: one pass finds the alert rungs that have come due, sends what the
 outbox holds, and repairs wake-ups that were lost.
 
-    watch_once(now=None, worker_id=None, limit=200) -> PassReport
+    watch_once(res, now=None, worker_id=None, limit=DEFAULT_LIMIT) -> PassReport
 
-made of three phases, each callable on its own (the watcher flow runs them as tasks):
+made of three phases, each callable on its own (the watcher flow runs them as tasks), each
+taking the environment's ``Resources`` first (store, clock, calendar, catalogue, settings,
+orchestrator, notifier configuration: ``launch/app/resources.py``):
 
 enqueue_due   Open steps whose alert cursor (``steps.next_alert_at``) has come are read with
               ONE indexed range query (``Store.steps_with_alerts_due``), never a scan of all
@@ -27,21 +29,23 @@ deliver_due   Due alerts are claimed in small batches (``claim_due_alerts``: SEL
               gets the oldest alert waiting for it (one watcher wins each probe), then the due
               alerts; a channel that comes back releases its backlog, oldest first. A late
               alert says "delayed by …" or that its moment has passed (``notifiers.lateness``).
-              With no notifiers file, nothing is claimed: alerts stay pending (a note says so).
+              With no notifiers file (``res.notifier``), nothing is claimed: alerts stay pending
+              (a note says so).
 repair        Reschedules a run of the store's open launches that is RUNNING but sent no
               heartbeat for ``dead_run_seconds`` (its process died; a live runner replays
-              it: ``orchestrator.revive_dead_runs``); applies inbox events still pending
+              it: ``res.orchestrator.revive_dead_runs``); applies inbox events still pending
               (``launch.app.inbox.apply_pending``); resumes a
               run parked at a gate whose decision is in the store but was never taken (the
               resume was lost); wakes a launch run parked on ``join-<branch>-<n>`` whose branch
-              has finished (the branch's completion hook was lost); purges old nonces.
+              has finished (the branch's completion hook was lost:
+              ``launch.app.branches.wake_launch``); purges old nonces.
 
-Every moment comes from ``now`` (injected in tests; ``runtime.now()`` otherwise): the
-rungs, the outbox times, the backoff, the signed links.
+Every moment comes from ``now`` (given, or ``res.now()``: the resources' clock): the rungs,
+the outbox times, the backoff, the signed links.
 
-Settings read: ``notifiers_file`` (default ``<home>/notifiers.yaml`` when present; none → no
-channels), ``ladders_file``, ``timezone``, ``prefect_ui_url`` (links to runs),
-``timestamp_window_seconds`` (nonce lifetime, as the receiver computes it).
+Settings read (``res.settings``): ``ladders_file``, ``timezone``, ``prefect_ui_url`` (links to runs),
+``timestamp_window_seconds`` (nonce lifetime, as the receiver computes it), ``dead_run_seconds``,
+``forecast_samples``; the channels come from ``res.notifier`` (``notifiers.config.load_notifier_config``).
 """
 
 from __future__ import annotations
@@ -55,9 +59,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from launch import runtime
 from launch.domain.alerts import (
     SEVERITY_LABELS,
     LadderSet,
@@ -68,10 +71,13 @@ from launch.domain.alerts import (
     planned_rungs,
     render_alert,
 )
-from launch.domain.calendar import DeadlineAnswer, WorkCalendar
-from launch.domain.catalogue import Catalogue, Gate, branch_of_join
+from launch.domain.calendar import DeadlineAnswer
+from launch.domain.catalogue import Gate, branch_of_join
 from launch.domain.deadlines import gate_due
 from launch.domain.masking import mask_name, scrub_text
+
+if TYPE_CHECKING:
+    from launch.app.resources import Resources
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -84,11 +90,11 @@ __all__ = [
     "Retried",
     "Sent",
     "Waiting",
-    "WatchContext",
     "deliver_due",
     "enqueue_due",
-    "load_notifier_config",
     "repair",
+    "resume_lost",
+    "revive",
     "watch_once",
 ]
 
@@ -100,7 +106,6 @@ CLAIM_BATCH = 10  # alerts claimed at a time: a batch is delivered well within i
 LEASE_SECONDS = 600.0  # a claimed alert goes back to the pool if its sender died
 RESUME_GRACE_SECONDS = 60.0  # a decision younger than this may still be resuming its run itself
 LINK_ACTORS = ("staff", "client", "designers", "developers")  # gates whose alert carries a signed link
-_DONE_RUN_STATES = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 
 
 # --------------------------------------------------------------------------- report
@@ -274,18 +279,16 @@ class PassReport:
         )
 
 
-# --------------------------------------------------------------------------- context
+# --------------------------------------------------------------------------- ladders
 
-
-from notifiers.config import load_notifier_config  # noqa: E402  (moved; callers still import it here)
 
 _LADDERS_CACHE: dict[tuple[str, int], LadderSet] = {}
 
 
-def _ladders(settings: Any, catalogue: Catalogue) -> LadderSet:
+def _ladders(res: Resources) -> LadderSet:
     """The packaged ladders merged with ``settings.ladders_file``; parsed again only when the
     file changes (a pass every few minutes should not re-read YAML it already knows)."""
-    path = getattr(settings, "ladders_file", None)
+    path = res.settings.ladders_file
     if path is None:
         ladders = default_ladders()
     else:
@@ -298,56 +301,17 @@ def _ladders(settings: Any, catalogue: Catalogue) -> LadderSet:
             ladders = load_ladders(path)
             _LADDERS_CACHE.clear()
             _LADDERS_CACHE[stamp] = ladders
-    ladders.check_catalogue(catalogue)
+    ladders.check_catalogue(res.catalogue)
     return ladders
-
-
-@dataclass
-class WatchContext:
-    """What a pass works with. ``from_runtime()`` builds it from the process settings; tests
-    and a second watcher pass their own store (and channels)."""
-
-    store: Any
-    calendar: WorkCalendar
-    catalogue: Catalogue
-    ladders: LadderSet
-    settings: Any
-    config: Any = None  # notifiers.config.NotifierConfig, or None: no channels
-    config_note: str | None = None
-    config_error: str | None = None
-    runtime_store: bool = True  # the inbox applier and wake_launch work on runtime.store()
-
-    @classmethod
-    def from_runtime(cls, *, store: Any = None, config: Any = ..., settings: Any = None) -> WatchContext:
-        settings = settings or runtime.settings()
-        cat = runtime.catalogue()
-        ladders = _ladders(settings, cat)
-        note = error = None
-        if config is ...:
-            config, note, error = load_notifier_config(settings)
-        elif config is None:
-            note = "未配置通知渠道，提醒保留在待发送队列中 / no channels: alerts stay pending"
-        own = store is None
-        return cls(
-            store=runtime.store() if own else store,
-            calendar=runtime.calendar(),
-            catalogue=cat,
-            ladders=ladders,
-            settings=settings,
-            config=config,
-            config_note=note,
-            config_error=error,
-            runtime_store=own,
-        )
 
 
 def _default_worker_id() -> str:
     return f"watcher-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-def _now(now: datetime | None) -> datetime:
+def _now(res: Resources, now: datetime | None) -> datetime:
     if now is None:
-        return runtime.now()
+        return res.now()
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware / now 必须带时区")
     return now
@@ -366,12 +330,10 @@ def _client_name(client: Any) -> str:
     return mask_name(client.display_name) if client.subject_type == "individual" else client.display_name
 
 
-def _run_url(flow_run_id: str | None) -> str:
+def _run_url(res: Resources, flow_run_id: str | None) -> str:
     if not flow_run_id:
         return ""
-    from launch.orchestration.prefect import ui_url
-
-    return ui_url(flow_run_id)
+    return res.orchestrator.ui_url(flow_run_id)
 
 
 def _action_url(gate: Gate, launch_id: str, attempt: int) -> str | None:
@@ -386,19 +348,19 @@ def _action_url(gate: Gate, launch_id: str, attempt: int) -> str | None:
     return link_placeholder(launch_id, gate.id, attempt)
 
 
-def _link_renderer(settings: Any, store: Any, alert: Any, now: datetime):
-    """The body as the channels get it: each link placeholder signed now, a dead one noted.
-    What it returns goes to Apprise only, never back to the store."""
+def _link_renderer(res: Resources, alert: Any, now: datetime):
+    """The body as the channels get it: each link placeholder signed now, a dead one noted
+    (liveness read from ``res.store``). What it returns goes to Apprise only, never back to
+    the store."""
     from launch.app.links import render_links
-    from launch.app.resources import Resources
 
     def render(text: str) -> str:
-        return render_links(Resources(settings=settings, _store=store), text, now, dedupe_key=alert.dedupe_key)
+        return render_links(res, text, now, dedupe_key=alert.dedupe_key)
 
     return render
 
 
-def _render(ctx: WatchContext, rung: Rung, gate: Gate, step: Any, launch: Any, client: Any,
+def _render(res: Resources, rung: Rung, gate: Gate, step: Any, launch: Any, client: Any,
             due: DeadlineAnswer, now: datetime) -> tuple[str, str]:
     # The run parked at this gate (a branch run for filing and build gates) holds its Resume
     # form; the launch run is the fallback.
@@ -412,21 +374,22 @@ def _render(ctx: WatchContext, rung: Rung, gate: Gate, step: Any, launch: Any, c
         attempt=step.attempt,
         due_at=due.at,
         provisional=due.provisional,
-        launch_url=_run_url(step.flow_run_id or launch.flow_run_id),
+        launch_url=_run_url(res, step.flow_run_id or launch.flow_run_id),
         action_url=_action_url(gate, launch.id, step.attempt),
-        tz=getattr(ctx.settings, "timezone", "Asia/Shanghai"),
+        tz=res.settings.timezone,
     )
 
 
-def _plan_step(ctx: WatchContext, step: Any, gate: Gate, client_id: str | None, now: datetime
+def _plan_step(res: Resources, ladders: LadderSet, step: Any, gate: Gate, client_id: str | None, now: datetime
                ) -> tuple[DeadlineAnswer, list[Rung]]:
+    calendar = res.calendar
     if step.due_at is not None:
-        due = DeadlineAnswer(step.due_at.astimezone(ctx.calendar.tz), bool(step.provisional))
+        due = DeadlineAnswer(step.due_at.astimezone(calendar.tz), bool(step.provisional))
     else:
-        due = gate_due(gate, step.started_at, ctx.calendar)
+        due = gate_due(gate, step.started_at, calendar)
     rungs = planned_rungs(
-        gate, step.started_at, due, ctx.calendar, None, now,
-        catalogue=ctx.catalogue, ladders=ctx.ladders, client_id=client_id, closed_at=step.finished_at,
+        gate, step.started_at, due, calendar, None, now,
+        catalogue=res.catalogue, ladders=ladders, client_id=client_id, closed_at=step.finished_at,
     )
     return due, rungs
 
@@ -442,14 +405,15 @@ def _catch_up(rungs: list[Rung]) -> list[Rung]:
     return [r for r in rungs if r.occurrence is None or latest[r.base_id] is r]
 
 
-def enqueue_due(now: datetime | None = None, limit: int = DEFAULT_LIMIT, *, ctx: WatchContext | None = None,
+def enqueue_due(res: Resources, now: datetime | None = None, limit: int = DEFAULT_LIMIT, *,
                 worker_id: str | None = None) -> PassReport:
     """Enqueue every rung that has come due on an open step whose cursor has come."""
-    ctx = ctx or WatchContext.from_runtime()
-    now = _now(now)
+    now = _now(res, now)
     report = PassReport(now, worker_id or _default_worker_id())
     started = time.perf_counter()
-    store = ctx.store
+    store = res.store
+    catalogue = res.catalogue
+    ladders = _ladders(res)
     now_u = now.astimezone(UTC)
     launches: dict[str, Any] = {}
     clients: dict[str, Any] = {}
@@ -460,7 +424,7 @@ def enqueue_due(now: datetime | None = None, limit: int = DEFAULT_LIMIT, *, ctx:
             if step.launch_id not in launches:
                 launches[step.launch_id] = store.get_launch(step.launch_id)
             launch = launches[step.launch_id]
-            gate = ctx.catalogue.gates.get(step.step)
+            gate = catalogue.gates.get(step.step)
             if not step.is_open or launch is None or launch.status != "running" or gate is None:
                 # a step closed without its cursor cleared, a launch that ended, a step the
                 # catalogue does not know: nothing to alert about
@@ -469,12 +433,12 @@ def enqueue_due(now: datetime | None = None, limit: int = DEFAULT_LIMIT, *, ctx:
             if launch.client_id not in clients:
                 clients[launch.client_id] = store.get_client(launch.client_id)
             client = clients[launch.client_id]
-            due, rungs = _plan_step(ctx, step, gate, client.id if client is not None else None, now)
+            due, rungs = _plan_step(res, ladders, step, gate, client.id if client is not None else None, now)
             cursor_u = cursor.astimezone(UTC)
             fresh = _catch_up([r for r in rungs if cursor_u <= r.fire_at.astimezone(UTC) <= now_u])
             later = [r.fire_at for r in rungs if r.fire_at.astimezone(UTC) > now_u]
             next_at = min(later) if later else None
-            rendered = [(r, _render(ctx, r, gate, step, launch, client, due, now)) for r in fresh]
+            rendered = [(r, _render(res, r, gate, step, launch, client, due, now)) for r in fresh]
             created_now: list[Enqueued] = []
             with store.session() as s:
                 current = store.get_step_by_id(step.id, session=s)
@@ -496,7 +460,7 @@ def enqueue_due(now: datetime | None = None, limit: int = DEFAULT_LIMIT, *, ctx:
         except Exception as exc:  # noqa: BLE001 - one bad step must not stop the pass; its cursor stays
             log.warning("watcher: step %s: %s", step.id, type(exc).__name__)
             report.errors.append(_err(f"step {step.launch_id}/{step.step}/{step.attempt}", exc))
-    _forecast_risk(ctx, now, report)  # issue 13: commitment risk, once per pass
+    _forecast_risk(res, now, report)  # issue 13: commitment risk, once per pass
     report.seconds = time.perf_counter() - started
     return report
 
@@ -504,19 +468,19 @@ def enqueue_due(now: datetime | None = None, limit: int = DEFAULT_LIMIT, *, ctx:
 # --------------------------------------------------------------------------- forecast risk (issue 13)
 
 
-def _forecast_risk(ctx: WatchContext, now: datetime, report: PassReport) -> None:
+def _forecast_risk(res: Resources, now: datetime, report: PassReport) -> None:
     """Once per pass: forecast every running launch with a committed go-live date and
     enqueue one alert per change of risk level (launch/app/forecasting.py). A store without
     commitments (an older test double) is left alone."""
-    store = ctx.store
+    store = res.store
     if not hasattr(store, "open_commitments"):
         return
     try:
         from launch.app.forecasting import check_commitments, config_from_settings
 
         changes, errors = check_commitments(
-            store, catalogue=ctx.catalogue, calendar=ctx.calendar, config=config_from_settings(ctx.settings),
-            now=now, samples=int(getattr(ctx.settings, "forecast_samples", 10_000) or 10_000),
+            store, catalogue=res.catalogue, calendar=res.calendar, config=config_from_settings(res.settings),
+            now=now, samples=res.settings.forecast_samples,
         )
     except Exception as exc:  # noqa: BLE001 - the deadline alerts of this pass are already enqueued
         report.errors.append(_err("forecast risk", exc))
@@ -540,42 +504,42 @@ def _severity_of(title: str) -> str:
     return "info"
 
 
-def deliver_due(now: datetime | None = None, worker_id: str | None = None, limit: int = DEFAULT_LIMIT, *,
-                ctx: WatchContext | None = None, lease_seconds: float = LEASE_SECONDS) -> PassReport:
+def deliver_due(res: Resources, now: datetime | None = None, worker_id: str | None = None,
+                limit: int = DEFAULT_LIMIT, *, lease_seconds: float = LEASE_SECONDS) -> PassReport:
     """Probe the down channels whose probe is due, then claim and deliver due alerts, at
     most ``limit`` of them in all, ``CLAIM_BATCH`` at a time."""
     from notifiers.breaker import StoreBreaker
     from notifiers.outbox import deliver_alert
 
-    ctx = ctx or WatchContext.from_runtime()
-    now = _now(now)
+    now = _now(res, now)
     worker_id = worker_id or _default_worker_id()
     report = PassReport(now, worker_id)
     started = time.perf_counter()
-    store = ctx.store
-    if ctx.config is None or not ctx.config.channels:
+    store = res.store
+    config, config_note, config_error = res.notifier
+    if config is None or not config.channels:
         # nothing is claimed, so no try is spent: the alerts go out once channels exist
         waiting = [a for a in store.list_alerts("pending") if a.next_attempt_at <= now]
-        if ctx.config_error:
-            report.errors.append(ctx.config_error)
+        if config_error:
+            report.errors.append(config_error)
         elif waiting:
-            note = ctx.config_note or (
+            note = config_note or (
                 "通知渠道文件中没有启用的渠道，提醒保留在待发送队列中 / the notifiers file has no enabled "
                 "channel: alerts stay pending"
             )
             report.notes.append(f"{note} ({len(waiting)})")
         report.seconds = time.perf_counter() - started
         return report
-    config = ctx.config
-    tz = getattr(ctx.settings, "timezone", "Asia/Shanghai")
+    tz = res.settings.timezone
+    ladders = _ladders(res)
     breakers = StoreBreaker(store, config, now)
     configured = {c.name for c in config.channels}
 
     def one(alert: Any) -> None:
         try:
             _deliver_one(store, config, alert, now, worker_id, report, deliver_alert,
-                         render=_link_renderer(ctx.settings, store, alert, now),
-                         breaker=breakers.for_alert(), moment=_moment_of(ctx, alert), tz=tz)
+                         render=_link_renderer(res, alert, now),
+                         breaker=breakers.for_alert(), moment=_moment_of(res, ladders, alert), tz=tz)
         except Exception as exc:  # noqa: BLE001 - the claim runs out and the alert is tried again
             log.warning("watcher: alert %s: %s", alert.id, type(exc).__name__)
             report.errors.append(_err(f"alert {alert.dedupe_key}", exc))
@@ -616,19 +580,19 @@ def deliver_due(now: datetime | None = None, worker_id: str | None = None, limit
     return report
 
 
-def _moment_of(ctx: WatchContext, alert: Any) -> Any:
+def _moment_of(res: Resources, ladders: LadderSet, alert: Any) -> Any:
     """What the alert speaks of, for "delayed by" / "moment passed": its step's deadline and
     whether it is closed, and whether its rung speaks of the time left (before the deadline)."""
     from notifiers.lateness import BEFORE_DUE_KINDS, AlertMoment
 
     try:
-        step = ctx.store.get_step_by_id(alert.step_row_id) if alert.step_row_id is not None else None
+        step = res.store.get_step_by_id(alert.step_row_id) if alert.step_row_id is not None else None
         if step is None:
             return AlertMoment()
-        gate = ctx.catalogue.gates.get(step.step)
+        gate = res.catalogue.gates.get(step.step)
         before_due = sms = False
-        if gate is not None and gate.ladder in ctx.ladders:
-            ladder = ctx.ladders[gate.ladder]
+        if gate is not None and gate.ladder in ladders:
+            ladder = ladders[gate.ladder]
             sms = ladder.name == "sms"
             rule = next((r for r in ladder.rungs
                          if alert.rung == r.id or (alert.rung.startswith(f"{r.id}-") and r.repeat_every_hours
@@ -700,16 +664,18 @@ def _run_input(gate: Gate, decision: Any) -> dict[str, Any]:
         return form.model_validate(data).model_dump(mode="json", exclude_none=True)
 
 
-def resume_lost(ctx: WatchContext, now: datetime, limit: int, grace_seconds: float, report: PassReport) -> None:
-    pairs = ctx.store.unconsumed_decisions_at_waiting_gates(now - timedelta(seconds=grace_seconds), limit)
+def resume_lost(res: Resources, now: datetime, limit: int, grace_seconds: float, report: PassReport, *,
+                store: Any = None) -> None:
+    """Resume runs parked at a gate whose decision is in the store but never reached the run.
+    ``store``: a narrower view of ``res.store`` (one launch's decisions) when given."""
+    pairs = (store or res.store).unconsumed_decisions_at_waiting_gates(now - timedelta(seconds=grace_seconds), limit)
     if not pairs:
         return
-    from launch.orchestration import prefect as orchestrator
-
+    orchestrator = res.orchestrator
     for decision, step in pairs:
         where = f"{decision.launch_id}/{decision.gate}/{decision.attempt}"
         try:
-            gate = ctx.catalogue.gate(decision.gate)
+            gate = res.catalogue.gate(decision.gate)
             key = step.gate_key or gate.key(decision.attempt)
             state = orchestrator.read_state(step.flow_run_id)
             if state is None or not state.parked or not state.pause_key:
@@ -726,16 +692,13 @@ def resume_lost(ctx: WatchContext, now: datetime, limit: int, grace_seconds: flo
             report.errors.append(_err(f"resume {where}", exc))
 
 
-def _wake_joins(ctx: WatchContext, limit: int, report: PassReport) -> None:
-    launches = ctx.store.launches_maybe_joining(limit)
+def _wake_joins(res: Resources, limit: int, report: PassReport) -> None:
+    launches = res.store.launches_maybe_joining(limit)
     if not launches:
         return
-    from launch.orchestration import prefect as orchestrator
+    from launch.app.branches import wake_launch
 
-    try:
-        from tasks.branches import wake_launch
-    except ImportError:
-        wake_launch = None
+    orchestrator = res.orchestrator
     for launch in launches:
         try:
             state = orchestrator.read_state(launch.flow_run_id)
@@ -744,14 +707,10 @@ def _wake_joins(ctx: WatchContext, limit: int, report: PassReport) -> None:
             joined = branch_of_join(state.pause_key)
             if joined is None:
                 continue
-            branch = ctx.store.get_branch(launch.id, joined)
+            branch = res.store.get_branch(launch.id, joined)
             if branch is None or branch.status not in ("done", "failed"):
                 continue
-            if wake_launch is not None and ctx.runtime_store:
-                woke = wake_launch(runtime.resources(), launch.id, wait_seconds=0)
-            else:
-                woke = orchestrator.resume_if_parked(launch.flow_run_id, state.pause_key)
-            if woke:
+            if wake_launch(res, launch.id, wait_seconds=0):
                 report.repaired.append(Repair(
                     "wake", launch.id,
                     f"分支 {branch.branch} 已结束，唤醒了停在 {state.pause_key} 的上线流程 / branch {branch.branch} "
@@ -761,17 +720,15 @@ def _wake_joins(ctx: WatchContext, limit: int, report: PassReport) -> None:
             report.errors.append(_err(f"wake {launch.id}", exc))
 
 
-def _revive_dead(ctx: WatchContext, limit: int, report: PassReport) -> None:
+def _revive_dead(res: Resources, limit: int, report: PassReport) -> None:
     """Reschedule the store's open runs whose process died (no heartbeat for dead_run_seconds)."""
     try:
-        run_ids = ctx.store.open_flow_run_ids(limit)
+        run_ids = res.store.open_flow_run_ids(limit)
         if not run_ids:
             return
-        from launch.orchestration import prefect as orchestrator
-
-        silent = float(getattr(ctx.settings, "dead_run_seconds", 150))
+        silent = float(res.settings.dead_run_seconds)
         # Heartbeats carry the real time, so the wall clock judges them, never an injected `now`.
-        for dead in orchestrator.revive_dead_runs(run_ids, silent):
+        for dead in res.orchestrator.revive_dead_runs(run_ids, silent):
             report.repaired.append(Repair(
                 "revive", None,
                 f"运行 {dead.flow_run_name} 已 {dead.silent_seconds:.0f} 秒无心跳，已重新调度 / run "
@@ -781,50 +738,44 @@ def _revive_dead(ctx: WatchContext, limit: int, report: PassReport) -> None:
         report.errors.append(_err("revive", exc))
 
 
-def revive(limit: int = DEFAULT_LIMIT, *, ctx: WatchContext | None = None, worker_id: str | None = None) -> PassReport:
+def revive(res: Resources, limit: int = DEFAULT_LIMIT, *, worker_id: str | None = None) -> PassReport:
     """Only the revive part of a repair: what the heartbeat automation asks for."""
-    ctx = ctx or WatchContext.from_runtime(config=None)
-    report = PassReport(_now(None), worker_id or _default_worker_id())
+    report = PassReport(_now(res, None), worker_id or _default_worker_id())
     started = time.perf_counter()
-    _revive_dead(ctx, limit, report)
+    _revive_dead(res, limit, report)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def repair(now: datetime | None = None, limit: int = DEFAULT_LIMIT, *, ctx: WatchContext | None = None,
+def repair(res: Resources, now: datetime | None = None, limit: int = DEFAULT_LIMIT, *,
            grace_seconds: float = RESUME_GRACE_SECONDS, worker_id: str | None = None) -> PassReport:
     """Apply pending inbox events, resume lost resumes, wake lost joins, purge old nonces."""
-    ctx = ctx or WatchContext.from_runtime()
-    now = _now(now)
+    now = _now(res, now)
     report = PassReport(now, worker_id or _default_worker_id())
     started = time.perf_counter()
 
-    if ctx.runtime_store:  # the inbox applier works on the process store
-        try:
-            from launch.app.inbox import apply_pending
-        except ImportError:
-            apply_pending = None
-        if apply_pending is not None:
-            try:
-                outcomes = apply_pending(runtime.resources(), limit)
-                results = Counter(o.result or "left-for-later" for o in outcomes)
-                if outcomes:
-                    report.repaired.append(Repair(
-                        "inbox", None,
-                        "收件箱事件已处理 / inbox events applied: "
-                        + ", ".join(f"{k} {v}" for k, v in sorted(results.items())),
-                    ))
-            except Exception as exc:  # noqa: BLE001
-                report.errors.append(_err("inbox", exc))
+    try:
+        from launch.app.inbox import apply_pending
 
-    _revive_dead(ctx, limit, report)
-    resume_lost(ctx, now, limit, grace_seconds, report)
-    _wake_joins(ctx, limit, report)
+        outcomes = apply_pending(res, limit)
+        results = Counter(o.result or "left-for-later" for o in outcomes)
+        if outcomes:
+            report.repaired.append(Repair(
+                "inbox", None,
+                "收件箱事件已处理 / inbox events applied: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(results.items())),
+            ))
+    except Exception as exc:  # noqa: BLE001
+        report.errors.append(_err("inbox", exc))
+
+    _revive_dead(res, limit, report)
+    resume_lost(res, now, limit, grace_seconds, report)
+    _wake_joins(res, limit, report)
 
     try:
-        # the receiver keeps a nonce for 2 x the timestamp window + 60 s (launch/api.py)
-        ttl = 2 * int(getattr(ctx.settings, "timestamp_window_seconds", 300)) + 60
-        purged = ctx.store.purge_nonces(now - timedelta(seconds=ttl))
+        # the receiver keeps a nonce for 2 x the timestamp window + 60 s (the receiver)
+        ttl = 2 * res.settings.timestamp_window_seconds + 60
+        purged = res.store.purge_nonces(now - timedelta(seconds=ttl))
         if purged:
             report.repaired.append(Repair("nonces", None, f"清理过期随机数 {purged} 个 / purged {purged} old nonces"))
     except Exception as exc:  # noqa: BLE001
@@ -837,31 +788,28 @@ def repair(now: datetime | None = None, limit: int = DEFAULT_LIMIT, *, ctx: Watc
 
 
 def watch_once(
+    res: Resources,
     now: datetime | None = None,
     worker_id: str | None = None,
     limit: int = DEFAULT_LIMIT,
     *,
-    store: Any = None,
-    config: Any = ...,
     enqueue: bool = True,
     deliver: bool = True,
     repair_runs: bool = True,
     grace_seconds: float = RESUME_GRACE_SECONDS,
-    ctx: WatchContext | None = None,
 ) -> PassReport:
     """One watcher pass: enqueue, deliver, repair (each can be turned off).
 
-    ``store``: another Store than the process one (a second watcher); ``config``: a
-    NotifierConfig to use instead of the notifiers file (None: no channels)."""
-    ctx = ctx or WatchContext.from_runtime(store=store, config=config)
-    now = _now(now)
+    Everything comes from ``res``: a second watcher is a second ``Resources`` over its own
+    store; the channels are ``res.notifier`` (the notifiers file, or what a test gave)."""
+    now = _now(res, now)
     worker_id = worker_id or _default_worker_id()
     report = PassReport(now, worker_id)
     if enqueue:
-        report.merge(enqueue_due(now, limit, ctx=ctx, worker_id=worker_id))
+        report.merge(enqueue_due(res, now, limit, worker_id=worker_id))
     if deliver:
-        report.merge(deliver_due(now, worker_id, limit, ctx=ctx))
+        report.merge(deliver_due(res, now, worker_id, limit))
     if repair_runs:
-        report.merge(repair(now, limit, ctx=ctx, grace_seconds=grace_seconds, worker_id=worker_id))
+        report.merge(repair(res, now, limit, grace_seconds=grace_seconds, worker_id=worker_id))
     log.info("watcher pass: %s", report.summary())
     return report

@@ -271,19 +271,26 @@ def test_every_try_and_the_fallback_render_the_links_afresh(smtp_server, http_en
     assert "token=" not in repr(first) + repr(last)  # the outcome the store records carries no link
 
 
-def test_default_render_uses_the_process_link_keys(monkeypatch, tmp_path, http_endpoint):
-    from launch import runtime
-    from launch.app.links import LinkKeys, verify_token
+def test_links_are_signed_with_the_given_resources_link_keys(tmp_path, http_endpoint):
+    """The notifiers sign nothing themselves: the caller's ``render`` (the watcher binds
+    ``launch.app.links.render_links`` to its Resources) fills each placeholder with a link
+    signed by those resources' keys; without one the text goes as stored."""
+    from launch.app.links import LinkKeys, render_links, verify_token
+    from tests.support.resources import make_resources
 
-    monkeypatch.setenv("WEAPP_LAUNCH_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("WEAPP_LAUNCH_LINK_SECRETS", "k9:" + "s" * 32)
-    runtime.reset()
+    res = make_resources(tmp_path / "home", link_secrets="k9:" + "s" * 32)
     try:
         cfg = parse_config({"channels": [{"name": "p", "url": http_endpoint.url("/p"), "tags": ["ops"]}]})
         row = FakeRow(("ops",), "t", "link: [[staff-link:l-0123456789:content:2]]")
-        assert row.attempt(cfg, T0).sent
+        row.attempts += 1
+        out = deliver_alert(cfg, row, T0, row.delivered,
+                            render=lambda text: render_links(res, text, T0, live=False))
+        assert out.sent
         [(_, payload)] = http_endpoint.received
         token = payload["message"].split("token=", 1)[1].strip()
         assert verify_token(token, "l-0123456789", "content", T0, LinkKeys([("k9", "s" * 32)])).attempt == 2
+        plain = FakeRow(("ops",), "t", "link: [[staff-link:l-0123456789:content:3]]")
+        assert plain.attempt(cfg, T0).sent
+        assert "[[staff-link:l-0123456789:content:3]]" in http_endpoint.received[-1][1]["message"]
     finally:
-        runtime.reset()
+        res.close()

@@ -241,83 +241,69 @@ def test_summary_markdown_lists_the_at_risk_launches(portfolio_store):
 
 
 def test_summary_is_due_once_per_beijing_day():
-    from tasks.artifacts import summary_due
+    from launch.app.artifacts import summary_due
 
     sh = ZoneInfo("Asia/Shanghai")
     now = datetime(2026, 10, 20, 0, 10, tzinfo=sh)
-    assert summary_due(None, now)
-    assert not summary_due(datetime(2026, 10, 20, 0, 5, tzinfo=sh), now)
+    assert summary_due(None, now, "Asia/Shanghai")
+    assert not summary_due(datetime(2026, 10, 20, 0, 5, tzinfo=sh), now, "Asia/Shanghai")
     # 23:30 UTC on the 19th is 07:30 on the 20th in Beijing: already published today
-    assert not summary_due(datetime(2026, 10, 19, 23, 30, tzinfo=ZoneInfo("UTC")), now + timedelta(hours=8))
-    assert summary_due(datetime(2026, 10, 19, 23, 59, tzinfo=sh), now)
+    assert not summary_due(datetime(2026, 10, 19, 23, 30, tzinfo=ZoneInfo("UTC")), now + timedelta(hours=8), "Asia/Shanghai")
+    assert summary_due(datetime(2026, 10, 19, 23, 59, tzinfo=sh), now, "Asia/Shanghai")
 
 
-class FakePrefect:
-    """The two calls publish_summary makes on Prefect's sync client."""
-
-    def __init__(self):
-        self.created, self.at = [], []
-
-    def read_artifacts(self, **kw):
-        key = kw["artifact_filter"].key.any_[0]
-        found = [(a, at) for a, at in zip(self.created, self.at) if a.key == key]
-        return [type("A", (), {"created": at})() for _, at in reversed(found)][: kw.get("limit", 10)]
-
-    def create_artifact(self, artifact):
-        self.created.append(artifact)
-        self.at.append(self.now)
-        return artifact
-
-
-def test_publish_summary_once_per_day(portfolio_store, monkeypatch):
-    from launch import runtime
-    from tasks import artifacts
+def test_publish_summary_once_per_day(portfolio_store, tmp_path):
+    """Published once a day, read back from the orchestrator's artifacts (the in-memory one)."""
+    from launch.app import FixedClock, Resources
+    from launch.app.artifacts import publish_portfolio_summary
+    from launch.process.memory import InMemoryOrchestrator
+    from launch.settings import Settings
 
     store, ids, _ = portfolio_store
-    monkeypatch.setattr(runtime, "store", lambda: store)
-    monkeypatch.setattr(runtime, "catalogue", lambda: CAT)
-    monkeypatch.setattr(runtime, "calendar", lambda: CAL)
-    client = FakePrefect()
-    client.now = NOW
-    first = artifacts.publish_summary(client, now=NOW)
+    clock = FixedClock(NOW)
+    orch = InMemoryOrchestrator(CAT)
+    orch.clock = clock.now
+    res = Resources(settings=Settings(home=tmp_path), clock=clock, _store=store, _catalogue=CAT,
+                    _calendar=CAL, _orchestrator=orch)
+    first = publish_portfolio_summary(res)
     assert first["published"] and first["open"] == len(ids)
-    assert client.created[0].key == "portfolio-summary" and client.created[0].type == "markdown"
-    assert PHONE not in client.created[0].data and INDIVIDUAL_NAME not in client.created[0].data
-    assert not artifacts.publish_summary(client, now=NOW + timedelta(hours=3))["published"]
-    client.now = NOW + timedelta(days=1)
-    assert artifacts.publish_summary(client, now=NOW + timedelta(days=1))["published"]
-    assert len(client.created) == 2
+    [artifact] = orch.artifact_history
+    assert artifact["key"] == "portfolio-summary" and artifact["type"] == "markdown"
+    assert PHONE not in artifact["data"] and INDIVIDUAL_NAME not in artifact["data"]
+    clock.advance(hours=3)
+    assert not publish_portfolio_summary(res)["published"]
+    clock.advance(days=1)
+    assert publish_portfolio_summary(res)["published"]
+    assert len(orch.artifact_history) == 2
 
 
 # --------------------------------------------------------------------------- the command
 
 
-def test_report_command_writes_the_files(tmp_path, monkeypatch):
+def test_report_command_writes_the_files(tmp_path):
     import typer
     from typer.testing import CliRunner
 
-    from launch import runtime
-    from launch.cli_report import register
+    from launch.app import SystemClock
+    from launch.cli.report import register
+    from tests.support.resources import make_resources
 
-    monkeypatch.setenv("WEAPP_LAUNCH_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("WEAPP_LAUNCH_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    runtime.reset()
+    res = make_resources(tmp_path / "home", clock=SystemClock(), database_url=f"sqlite:///{tmp_path / 'cli.db'}")
     try:
-        now = runtime.now()
-        ids = seed_portfolio(runtime.store(), 4, now=now, catalogue=runtime.catalogue(), calendar=runtime.calendar())
+        now = res.now()
+        ids = seed_portfolio(res.store, 4, now=now, catalogue=res.catalogue, calendar=res.calendar)
         app = typer.Typer()
         app.command("noop")(lambda: None)  # a group, as the real CLI is
         register(app)
         out = tmp_path / "r" / "p.html"
-        result = CliRunner().invoke(app, ["report", "--out", str(out)])
+        result = CliRunner().invoke(app, ["report", "--out", str(out)], obj=res)
         assert result.exit_code == 0, result.output
         assert "4 个进行中的上线" in result.output and str(out) in result.output
         assert sorted(rows_in(out.read_text(encoding="utf-8"))) == sorted(ids)
         assert out.with_suffix(".png").read_bytes().startswith(PNG_MAGIC)
-        bad = CliRunner().invoke(app, ["report", "--out", str(out), "--as-of", "20-10-2026"])
+        bad = CliRunner().invoke(app, ["report", "--out", str(out), "--as-of", "20-10-2026"], obj=res)
         assert bad.exit_code == 2
-        js = CliRunner().invoke(app, ["report", "--out", str(out), "--json"])
+        js = CliRunner().invoke(app, ["report", "--out", str(out), "--json"], obj=res)
         assert js.exit_code == 0 and '"open_launches": 4' in js.output
     finally:
-        runtime.store().close()
-        runtime.reset()
+        res.close()

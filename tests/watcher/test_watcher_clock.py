@@ -20,7 +20,6 @@ import chinese_calendar
 import pytest
 from sqlalchemy import event
 
-from launch import runtime
 from launch.domain.alerts import default_ladders
 from launch.app.watcher import watch_once
 from tests.watcher.conftest import at, new_client, open_gate
@@ -87,8 +86,9 @@ def _expected(launch_id: str) -> dict[str, object]:
 
 
 def test_walk_through_national_day_adjusted_saturday_and_a_weekend(watch_env):
-    store = runtime.store()
-    client_id, _ = new_client()
+    res = watch_env
+    store = res.store
+    client_id, _ = new_client(res)
     launch = store.create_launch(client_id, created_at=at(2026, 9, 29))
     events = [  # (moment, action): steps open and finish as the flows would make them
         (at(2026, 9, 30, 10), ("open", "design-confirmation", 1)),
@@ -112,10 +112,10 @@ def test_walk_through_national_day_adjusted_saturday_and_a_weekend(watch_env):
         while events and events[0][0] <= now:
             moment, action = events.pop(0)
             if action[0] == "open":
-                open_gate(store, launch.id, action[1], moment, attempt=action[2])
+                open_gate(res, launch.id, action[1], moment, attempt=action[2])
             else:
                 store.finish_step(launch.id, action[1], action[2], action[3], outcome=action[3], at=moment)
-        report = watch_once(now, worker_id="walker", deliver=False, repair_runs=False)
+        report = watch_once(res, now, worker_id="walker", deliver=False, repair_runs=False)
         assert report.ok, report.errors
         for e in report.enqueued:
             seen.setdefault(e.dedupe_key, []).append((now, e))
@@ -153,37 +153,39 @@ def test_walk_through_national_day_adjusted_saturday_and_a_weekend(watch_env):
 
 
 def test_nothing_for_a_finished_step_or_an_ended_launch(watch_env):
-    store = runtime.store()
-    client_id, _ = new_client()
+    res = watch_env
+    store = res.store
+    client_id, _ = new_client(res)
     launch = store.create_launch(client_id)
-    step = open_gate(store, launch.id, "content", at(2026, 10, 19, 9))
+    step = open_gate(res, launch.id, "content", at(2026, 10, 19, 9))
     store.finish_step(launch.id, "content", 1, "done", outcome="done", at=at(2026, 10, 19, 8, 59))
     # a pass long after: the step finished before its notice was ever sent
-    report = watch_once(at(2026, 11, 30), deliver=False, repair_runs=False)
+    report = watch_once(res, at(2026, 11, 30), deliver=False, repair_runs=False)
     assert report.examined == 0 and report.enqueued == []
     assert store.alert_cursor(step.id) is None
 
     other = store.create_launch(client_id)
-    open_gate(store, other.id, "content", at(2026, 10, 19, 9))
+    open_gate(res, other.id, "content", at(2026, 10, 19, 9))
     store.set_launch_status(other.id, "cancelled")
-    report = watch_once(at(2026, 10, 30), deliver=False, repair_runs=False)
+    report = watch_once(res, at(2026, 10, 30), deliver=False, repair_runs=False)
     assert report.examined == 1 and report.enqueued == []
     assert store.list_alerts() == []
-    assert watch_once(at(2026, 10, 31), deliver=False, repair_runs=False).examined == 0  # cursor cleared
+    assert watch_once(res, at(2026, 10, 31), deliver=False, repair_runs=False).examined == 0  # cursor cleared
 
 
 def test_provisional_deadline_says_so_in_every_alert(watch_env):
-    store = runtime.store()
-    client_id, _ = new_client()
+    res = watch_env
+    store = res.store
+    client_id, _ = new_client(res)
     launch = store.create_launch(client_id)
     # bureau-review, 20 workdays from Thu 2026-12-10 10:00 -> reaches 2027, whose holidays are not
     # published: Dec 11, 14–18, 21–25, 28–31 = 15 working days, Fri 2027-01-01 (New Year, guessed
     # off), Jan 4–8 = 5 more -> due 2027-01-08 24:00, provisional. Half: 14 h + 20 x 24 h = 494 h,
     # 247 h = 14 + 9 x 24 + 17 -> the 10th working day after 12-10 (Thu 12-24) at 17:00.
-    step = open_gate(store, launch.id, "bureau-review", at(2026, 12, 10, 10))
+    step = open_gate(res, launch.id, "bureau-review", at(2026, 12, 10, 10))
     assert step.due_at == at(2027, 1, 9) and step.provisional
-    r1 = watch_once(at(2026, 12, 10, 10, 1), deliver=False, repair_runs=False)
-    r2 = watch_once(at(2026, 12, 24, 17, 0), deliver=False, repair_runs=False)
+    r1 = watch_once(res, at(2026, 12, 10, 10, 1), deliver=False, repair_runs=False)
+    r2 = watch_once(res, at(2026, 12, 24, 17, 0), deliver=False, repair_runs=False)
     assert [e.rung for e in r1.enqueued] == ["notice"] and [e.rung for e in r2.enqueued] == ["half"]
     assert r2.enqueued[0].fire_at == at(2026, 12, 24, 17) and r2.enqueued[0].provisional
     for alert in store.list_alerts(launch_id=launch.id):
@@ -195,18 +197,19 @@ def test_provisional_deadline_says_so_in_every_alert(watch_env):
 
 
 def test_alert_text_names_client_gate_todo_due_run_and_signed_link(watch_env):
-    store = runtime.store()
-    client_id, _ = new_client()
+    res = watch_env
+    store = res.store
+    client_id, _ = new_client(res)
     launch = store.create_launch(client_id)
     store.set_launch_flow_run(launch.id, "0b5e6f1a-0000-4000-8000-000000000001")
-    open_gate(store, launch.id, "design-confirmation", at(2026, 9, 30, 10),
+    open_gate(res, launch.id, "design-confirmation", at(2026, 9, 30, 10),
               flow_run_id="0b5e6f1a-0000-4000-8000-00000000000d")
-    watch_once(at(2026, 9, 30, 10, 5), deliver=False, repair_runs=False)
+    watch_once(res, at(2026, 9, 30, 10, 5), deliver=False, repair_runs=False)
     [alert] = store.list_alerts(launch_id=launch.id)
     client = store.get_client(client_id)
     assert alert.title.startswith("【提示 notice】") and client.display_name in alert.title
     assert "客户确认设计" in alert.body and "Client confirms the design" in alert.body
-    assert runtime.catalogue().gate("design-confirmation").todo_zh in alert.body
+    assert res.catalogue.gate("design-confirmation").todo_zh in alert.body
     assert "截止：2026-10-13 24:00 北京时间" in alert.body
     # the run parked at the gate (here a branch run) holds the Resume form
     assert "http://127.0.0.1:4200/runs/flow-run/0b5e6f1a-0000-4000-8000-00000000000d" in alert.body
@@ -214,30 +217,30 @@ def test_alert_text_names_client_gate_todo_due_run_and_signed_link(watch_env):
     from urllib.parse import parse_qs, urlsplit
 
     from launch.app.links import link_placeholder, render_links, verify_token
-    from launch.app.resources import Resources
 
     assert "token=" not in alert.body
     held = next(line.split("：", 1)[1] for line in alert.body.splitlines() if line.startswith("处理链接"))
     assert held == link_placeholder(launch.id, "design-confirmation", 1)
     # ... and delivery signs a fresh link for the callback receiver, bound to the attempt
     sent_at = at(2026, 9, 30, 10, 20)
-    body = render_links(Resources(settings=runtime.settings(), _store=store), alert.body, sent_at, dedupe_key=alert.dedupe_key)
+    body = render_links(res, alert.body, sent_at, dedupe_key=alert.dedupe_key)
     link = next(line.split("：", 1)[1] for line in body.splitlines() if line.startswith("处理链接"))
     parts = urlsplit(link)
     assert parts.path == f"/gates/{launch.id}/design-confirmation" and parts.netloc == "launch.example.com"
     claims = verify_token(parse_qs(parts.query)["token"][0], launch.id, "design-confirmation",
-                          at(2026, 9, 30, 11), runtime.settings().link_keys())
+                          at(2026, 9, 30, 11), res.settings.link_keys())
     assert claims.attempt == 1
-    assert claims.expires_at == sent_at + timedelta(hours=runtime.settings().link_ttl_hours)
+    assert claims.expires_at == sent_at + timedelta(hours=res.settings.link_ttl_hours)
     assert store.get_alert(alert.id).body == alert.body  # the rendered text never went back
 
 
 def test_individual_client_name_is_masked(watch_env):
-    store = runtime.store()
+    res = watch_env
+    store = res.store
     cid = store.add_client("ind-1", "张三丰", "三丰小店", "广东", "individual", "standalone", {"note": "test"}, {})
     launch = store.create_launch(cid)
-    open_gate(store, launch.id, "email-activation", at(2026, 10, 12, 9))
-    watch_once(at(2026, 10, 12, 9, 1), deliver=False, repair_runs=False)
+    open_gate(res, launch.id, "email-activation", at(2026, 10, 12, 9))
+    watch_once(res, at(2026, 10, 12, 9, 1), deliver=False, repair_runs=False)
     [alert] = store.list_alerts()
     assert "张**" in alert.title and "张三丰" not in alert.title + alert.body
 
@@ -245,28 +248,30 @@ def test_individual_client_name_is_masked(watch_env):
 def test_moved_deadline_and_cursor_is_a_lower_bound(watch_env):
     """A deadline moved (the calendar got published) resets the cursor: the new moments fire,
     rungs already sent are not sent again."""
-    store = runtime.store()
-    client_id, _ = new_client()
+    res = watch_env
+    store = res.store
+    client_id, _ = new_client(res)
     launch = store.create_launch(client_id)
-    step = open_gate(store, launch.id, "first-review", at(2026, 10, 12, 9))  # 2 workdays: due 10-14 24:00
-    r = watch_once(at(2026, 10, 12, 9, 5), deliver=False, repair_runs=False)
+    step = open_gate(res, launch.id, "first-review", at(2026, 10, 12, 9))  # 2 workdays: due 10-14 24:00
+    r = watch_once(res, at(2026, 10, 12, 9, 5), deliver=False, repair_runs=False)
     assert [e.rung for e in r.enqueued] == ["notice"]
     # window: 15 h of Mon + 48 h = 63 h; half = 31.5 h -> Tue 10-13 16:30
     assert store.alert_cursor(step.id) == at(2026, 10, 13, 16, 30)
-    assert watch_once(at(2026, 10, 13, 16, 29), deliver=False, repair_runs=False).examined == 0
+    assert watch_once(res, at(2026, 10, 13, 16, 29), deliver=False, repair_runs=False).examined == 0
     store.update_step_due(launch.id, "first-review", 1, due_at=at(2026, 10, 16), provisional=False)
-    r = watch_once(at(2026, 10, 13, 16, 29), deliver=False, repair_runs=False)
+    r = watch_once(res, at(2026, 10, 13, 16, 29), deliver=False, repair_runs=False)
     assert r.examined == 1 and r.enqueued == []  # notice again? no: its key is taken
     assert len(store.list_alerts()) == 1
 
 
 def test_candidates_come_from_the_index(watch_env):
     """The enqueue selection is an index range scan on next_alert_at, not a table scan."""
-    store = runtime.store()
-    client_id, _ = new_client()
+    res = watch_env
+    store = res.store
+    client_id, _ = new_client(res)
     launch = store.create_launch(client_id)
     for i in range(30):
-        open_gate(store, launch.id, "content", at(2026, 10, 12, 9) + timedelta(hours=i), attempt=i + 1)
+        open_gate(res, launch.id, "content", at(2026, 10, 12, 9) + timedelta(hours=i), attempt=i + 1)
     statements: list[tuple[str, object]] = []
 
     def grab(conn, cursor, statement, parameters, context, executemany):
@@ -292,25 +297,27 @@ def test_candidates_come_from_the_index(watch_env):
 
 @pytest.mark.parametrize("limit", [3])
 def test_limit_leaves_the_rest_for_the_next_pass(watch_env, limit):
-    store = runtime.store()
-    client_id, _ = new_client()
+    res = watch_env
+    store = res.store
+    client_id, _ = new_client(res)
     launch = store.create_launch(client_id)
     for i in range(7):
-        open_gate(store, launch.id, "content", at(2026, 10, 12, 9), attempt=i + 1)
+        open_gate(res, launch.id, "content", at(2026, 10, 12, 9), attempt=i + 1)
     counts = Counter()
     for _ in range(4):
-        r = watch_once(at(2026, 10, 12, 9, 5), limit=limit, deliver=False, repair_runs=False)
+        r = watch_once(res, at(2026, 10, 12, 9, 5), limit=limit, deliver=False, repair_runs=False)
         counts.update(e.dedupe_key for e in r.enqueued)
     assert len(counts) == 7 and set(counts.values()) == {1}
 
 
 def test_a_pass_that_catches_up_sends_one_still_overdue_not_one_per_missed_day(watch_env):
-    store = runtime.store()
-    client_id, _ = new_client()
+    res = watch_env
+    store = res.store
+    client_id, _ = new_client(res)
     launch = store.create_launch(client_id)
-    open_gate(store, launch.id, "design-confirmation", at(2026, 9, 30, 10))  # due 10-13 24:00
+    open_gate(res, launch.id, "design-confirmation", at(2026, 9, 30, 10))  # due 10-13 24:00
     # the watcher was down until Tue 10-20 00:30: daily repeats of 10-15 .. 10-20 00:00 all came due
-    r = watch_once(at(2026, 10, 20, 0, 30), deliver=False, repair_runs=False)
+    r = watch_once(res, at(2026, 10, 20, 0, 30), deliver=False, repair_runs=False)
     assert [e.rung for e in r.enqueued] == ["notice", "half", "eighty", "due", "overdue", "overdue-repeat-6"]
-    r = watch_once(at(2026, 10, 21, 0, 0), deliver=False, repair_runs=False)
+    r = watch_once(res, at(2026, 10, 21, 0, 0), deliver=False, repair_runs=False)
     assert [e.rung for e in r.enqueued] == ["overdue-repeat-7"]

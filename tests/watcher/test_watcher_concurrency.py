@@ -10,11 +10,10 @@ import threading
 from collections import Counter
 from datetime import timedelta
 
-from launch import runtime
 from launch.store import Store
 from launch.app.watcher import watch_once
 from notifiers.config import parse_config
-from tests.watcher.conftest import at, new_client, open_gate
+from tests.watcher.conftest import at, new_client, open_gate, with_store
 
 GATES = ("design-confirmation", "subject-info", "content", "sms-verification", "implementation")
 # The passes jump hours ahead, so many alerts go out late and say so in front of the title
@@ -23,19 +22,21 @@ LATE_NOTE = re.compile(r"^【(?:延迟|已过截止时间|短信核验窗口已�
 
 
 def test_two_watchers_send_each_alert_exactly_once(watch_env, http_endpoint):
-    settings = runtime.settings()
-    store = runtime.store()
+    res = watch_env
+    settings = res.settings
+    store = res.store
     opened = at(2026, 10, 8, 9)
     for i in range(6):
-        client_id, _ = new_client()
+        client_id, _ = new_client(res)
         launch = store.create_launch(client_id)
         for j, gate in enumerate(GATES):
-            open_gate(store, launch.id, gate, opened + timedelta(minutes=7 * i + j))
+            open_gate(res, launch.id, gate, opened + timedelta(minutes=7 * i + j))
     config = parse_config({
         "channels": [{"name": "ops-phone", "url": http_endpoint.url("/sms"), "tags": ["ops", "dev", "manager"]}],
         "retry": {"attempts": 3, "backoff_seconds": [60]},
     })
-    watchers = [Store(watch_env, settings.fernet_key(), settings.derived_secret("blind-index")) for _ in range(2)]
+    watchers = [Store(settings.store_url, settings.fernet_key(), settings.derived_secret("blind-index"))
+                for _ in range(2)]
     moments = [opened + timedelta(hours=h) for h in (1, 12, 30, 60, 100, 200)]
     reports: list = []
     errors: list[BaseException] = []
@@ -47,7 +48,8 @@ def test_two_watchers_send_each_alert_exactly_once(watch_env, http_endpoint):
             def one_pass(i: int, now=now, barrier=barrier) -> None:
                 try:
                     barrier.wait(30)
-                    r = watch_once(now, worker_id=f"watcher-{i}", store=watchers[i], config=config, repair_runs=False)
+                    r = watch_once(with_store(res, watchers[i], config), now, worker_id=f"watcher-{i}",
+                                   repair_runs=False)
                     with lock:
                         reports.append(r)
                 except BaseException as exc:  # noqa: BLE001

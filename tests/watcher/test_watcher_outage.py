@@ -17,11 +17,10 @@ from datetime import timedelta
 import typer
 from typer.testing import CliRunner
 
-from launch import runtime
-from launch.cli_alerts import register
+from launch.cli.alerts import register
 from launch.app.watcher import watch_once
 from notifiers.breaker import channel_health
-from tests.watcher.conftest import at, new_client, open_gate, use_notifiers
+from tests.watcher.conftest import at, new_client, open_gate, use_notifiers, with_store
 
 LATE_NOTE = re.compile(r"^【(?:延迟|已过截止时间|短信核验窗口已关闭|已过时)[^】]*】")
 MINUTE = timedelta(minutes=1)
@@ -41,20 +40,20 @@ channels:
 
 def test_both_channels_down_longer_than_the_retry_budget_lose_nothing(watch_env, smtp_server, http_endpoint,
                                                                       monkeypatch, tmp_path):
-    use_notifiers(monkeypatch, tmp_path, _both(smtp_server, http_endpoint))  # default retry and breaker
+    res = use_notifiers(watch_env, tmp_path, _both(smtp_server, http_endpoint))  # default retry and breaker
     smtp_server.inbox.dedupe = http_endpoint.dedupe = True
-    store = runtime.store()
-    client_id, _ = new_client()
+    store = res.store
+    client_id, _ = new_client(res)
     launch = store.create_launch(client_id)
     smtp_server.go_down()
     http_endpoint.go_down()
     # the 12381 SMS goes out at 20:00 during the outage: its whole 24-hour window passes unseen
-    open_gate(store, launch.id, "sms-verification", at(2026, 10, 3, 20))
+    open_gate(res, launch.id, "sms-verification", at(2026, 10, 3, 20))
     t = at(2026, 10, 3, 20, 1)
     end = at(2026, 10, 4, 23, 0)
     events = []
     while t < end:  # a pass every 20 minutes for 27 hours, both channels refusing connections
-        p = watch_once(t, repair_runs=False)
+        p = watch_once(res, t, repair_runs=False)
         assert p.ok, p.errors
         assert p.failed == [] and p.sent == []
         events += [(e.channel, e.change) for e in p.channel_events]
@@ -64,18 +63,18 @@ def test_both_channels_down_longer_than_the_retry_budget_lose_nothing(watch_env,
     assert {a.rung for a in alerts} == {"notice", "left-12h", "left-4h", "left-1h", "expired", "expired-2h"}
     assert all(a.status == "waiting" and set(a.waiting_for) == {"ops-mail", "ops-phone"} for a in alerts)
     assert max(a.attempts for a in alerts) < 5  # nobody ran out of tries
-    health = {h.channel: h for h in channel_health(store, _config())}
+    health = {h.channel: h for h in channel_health(store, _config(res))}
     assert health["ops-mail"].state == "down" and health["ops-mail"].waiting == len(alerts)
     assert not health["ops-phone"].ok and "DOWN" in health["ops-phone"].detail
     assert smtp_server.inbox.messages == [] and http_endpoint.received == []
 
     smtp_server.come_back()
     http_endpoint.come_back()
-    back = watch_once(end + MINUTE, repair_runs=False)
+    back = watch_once(res, end + MINUTE, repair_runs=False)
     assert back.ok, back.errors
     assert sorted((e.channel, e.change) for e in back.channel_events) == [("ops-mail", "up"), ("ops-phone", "up")]
     assert len(back.sent) == len(alerts) and back.waiting == [] and back.failed == []
-    again = watch_once(end + 10 * MINUTE, repair_runs=False)
+    again = watch_once(res, end + 10 * MINUTE, repair_runs=False)
     assert again.sent == again.waiting == []
 
     # every alert reached every channel exactly once, oldest first
@@ -106,18 +105,17 @@ def test_both_channels_down_longer_than_the_retry_budget_lose_nothing(watch_env,
     assert "The SMS window closed at" in mail_text
 
 
-def _config():
-    from launch.app.watcher import load_notifier_config
-
-    config, _, error = load_notifier_config(runtime.settings())
+def _config(res):
+    config, _, error = res.notifier
     assert error is None
     return config
 
 
 def test_a_slow_gateway_gets_each_alert_once_and_the_alert_is_not_lost(watch_env, smtp_server, http_endpoint,
                                                                          monkeypatch, tmp_path):
+    res = watch_env
     # the gateway keeps the message, then answers after our 1-second read timeout
-    use_notifiers(monkeypatch, tmp_path, f"""
+    res = use_notifiers(res, tmp_path, f"""
 channels:
   - name: ops-phone
     url: "{http_endpoint.url('/sms')}"
@@ -127,15 +125,15 @@ retry: {{attempts: 5, backoff_seconds: [60]}}
 """)
     http_endpoint.slow_seconds = 2.5
     http_endpoint.dedupe = True  # as a real idempotent gateway: a key it has seen -> 200, not delivered again
-    store = runtime.store()
-    client_id, _ = new_client()
+    store = res.store
+    client_id, _ = new_client(res)
     launch = store.create_launch(client_id)
-    open_gate(store, launch.id, "subject-info", at(2026, 10, 12, 9))
-    p1 = watch_once(at(2026, 10, 12, 9, 1), repair_runs=False)
+    open_gate(res, launch.id, "subject-info", at(2026, 10, 12, 9))
+    p1 = watch_once(res, at(2026, 10, 12, 9, 1), repair_runs=False)
     [r] = p1.retried  # our side saw a read timeout
     assert "ops-phone" in r.failed_channels
     assert len(http_endpoint.received) == 1  # ... but the gateway had it
-    p2 = watch_once(at(2026, 10, 12, 9, 2, 1), repair_runs=False)
+    p2 = watch_once(res, at(2026, 10, 12, 9, 2, 1), repair_runs=False)
     [s] = p2.sent
     assert s.channels == ("ops-phone",)
     assert len(http_endpoint.received) == 1 and http_endpoint.duplicates == 1  # once, as the gateway sees it
@@ -149,8 +147,9 @@ retry: {{attempts: 5, backoff_seconds: [60]}}
 
 
 def test_fallback_goes_to_an_up_channel_of_another_kind(watch_env, smtp_server, http_endpoint, monkeypatch, tmp_path):
+    res = watch_env
     # the manager is reached by mail only; the ops tag has a mail box on the same dead server and a phone
-    use_notifiers(monkeypatch, tmp_path, f"""
+    res = use_notifiers(res, tmp_path, f"""
 channels:
   - name: manager-mail
     url: "{smtp_server.url('boss@example.com')}"
@@ -165,16 +164,16 @@ fallback_tag: ops
 breaker: {{failures: 1, probe_seconds: 600}}
 """)
     smtp_server.go_down()
-    store = runtime.store()
+    store = res.store
     alert, _ = store.enqueue_alert(dedupe_key="sys:mail-down:1", rung="now", title="【紧急 urgent】测试",
                                    body="body", tags=["manager"], send_after=at(2026, 10, 12, 9))
-    p = watch_once(at(2026, 10, 12, 9, 1), repair_runs=False, enqueue=False)
+    p = watch_once(res, at(2026, 10, 12, 9, 1), repair_runs=False, enqueue=False)
     [w] = p.waiting
     assert w.waiting_for == ("manager-mail",) and w.fallback_channels == ("ops-phone",)  # not ops-mail
     [(_, payload)] = http_endpoint.received
     assert payload["title"].startswith("【转发 fallback】")
     smtp_server.come_back()
-    p2 = watch_once(at(2026, 10, 12, 9, 12), repair_runs=False, enqueue=False)
+    p2 = watch_once(res, at(2026, 10, 12, 9, 12), repair_runs=False, enqueue=False)
     [s] = p2.sent
     assert s.channels == ("manager-mail",)
     [mail] = smtp_server.inbox.messages
@@ -188,6 +187,7 @@ runner = CliRunner()
 
 
 def test_alerts_retry_and_channels_commands(watch_env, http_endpoint, monkeypatch, tmp_path):
+    res = watch_env
     import json
 
     def channels(tags: str, extra: str = "") -> str:
@@ -200,57 +200,57 @@ retry: {{attempts: 1}}
 breaker: {{failures: 1, probe_seconds: 3600}}
 {extra}"""
 
-    use_notifiers(monkeypatch, tmp_path, channels("ops"))
-    store = runtime.store()
-    t0 = runtime.now() - timedelta(minutes=30)  # the CLI works on the real clock
+    res = use_notifiers(res, tmp_path, channels("ops"))
+    store = res.store
+    t0 = res.now() - timedelta(minutes=30)  # the CLI works on the real clock
     a, _ = store.enqueue_alert(dedupe_key="sys:a", rung="now", title="A", body="a", tags=["dev"], send_after=t0)
     b, _ = store.enqueue_alert(dedupe_key="sys:b", rung="now", title="B", body="b", tags=["dev"],
                                send_after=t0 + MINUTE)
     # nobody carries "dev" and there is no fallback: the one try allowed fails for good
-    p = watch_once(t0 + 2 * MINUTE, repair_runs=False, enqueue=False)
+    p = watch_once(res, t0 + 2 * MINUTE, repair_runs=False, enqueue=False)
     assert sorted(f.alert_id for f in p.failed) == [a.id, b.id]
-    result = runner.invoke(app, ["alerts", "--status", "failed", "--json"])
+    result = runner.invoke(app, ["alerts", "--status", "failed", "--json"], obj=res)
     assert result.exit_code == 0 and len(json.loads(result.output)["alerts"]) == 2
 
-    use_notifiers(monkeypatch, tmp_path, channels("ops, dev"))  # the contact is added
-    result = runner.invoke(app, ["alerts", "retry", str(b.id), "999999", "--json"])
+    res = use_notifiers(res, tmp_path, channels("ops, dev"))  # the contact is added
+    result = runner.invoke(app, ["alerts", "retry", str(b.id), "999999", "--json"], obj=res)
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert {(r["id"], r["before"], r["after"]) for r in out["results"]} == {
         (b.id, "failed", "pending"), (999999, "unknown", None)}
     assert store.get_alert(b.id).status == "pending" and store.get_alert(b.id).attempts == 0
-    result = runner.invoke(app, ["alerts", "retry", "--state", "failed"])
+    result = runner.invoke(app, ["alerts", "retry", "--state", "failed"], obj=res)
     assert result.exit_code == 0, result.output
     assert "重新排队 / re-queued: 1" in result.output
-    p = watch_once(t0 + 3 * MINUTE, repair_runs=False, enqueue=False)
+    p = watch_once(res, t0 + 3 * MINUTE, repair_runs=False, enqueue=False)
     assert [s.alert_id for s in p.sent] == [a.id, b.id]  # oldest first
     assert [m["title"] for m in http_endpoint.messages] == ["A", "B"]
-    result = runner.invoke(app, ["alerts", "retry", str(a.id)])
+    result = runner.invoke(app, ["alerts", "retry", str(a.id)], obj=res)
     assert result.exit_code == 0 and "already sent" in result.output
 
     # the gateway fails once: down (failures: 1), the alert waits, the next probe is an hour away
     http_endpoint.status = 503
     c, _ = store.enqueue_alert(dedupe_key="sys:c", rung="now", title="C", body="c", tags=["ops"], send_after=t0)
-    p = watch_once(t0 + 4 * MINUTE, repair_runs=False, enqueue=False)
+    p = watch_once(res, t0 + 4 * MINUTE, repair_runs=False, enqueue=False)
     assert [w.alert_id for w in p.waiting] == [c.id]
-    result = runner.invoke(app, ["alerts", "channels", "--json"])
+    result = runner.invoke(app, ["alerts", "channels", "--json"], obj=res)
     assert result.exit_code == 1, result.output
     [row] = json.loads(result.output)["channels"]
     assert (row["channel"], row["state"], row["waiting"], row["kind"]) == ("ops-phone", "down", 1, "phone")
     assert http_endpoint.url() not in result.output
-    result = runner.invoke(app, ["alerts", "--status", "waiting"])
+    result = runner.invoke(app, ["alerts", "--status", "waiting"], obj=res)
     assert result.exit_code == 0 and "waiting" in result.output and "ops-phone" in result.output
 
     http_endpoint.status = 200  # fixed; someone re-queues the waiting alerts instead of waiting an hour
-    result = runner.invoke(app, ["alerts", "retry", "--state", "waiting", "--json"])
+    result = runner.invoke(app, ["alerts", "retry", "--state", "waiting", "--json"], obj=res)
     assert json.loads(result.output)["requeued"] == 1
-    p = watch_once(runtime.now(), repair_runs=False, enqueue=False)
+    p = watch_once(res, res.now(), repair_runs=False, enqueue=False)
     assert [s.alert_id for s in p.sent] == [c.id]
     assert [m["title"] for m in http_endpoint.messages][-1].endswith("C")
-    result = runner.invoke(app, ["alerts", "channels"])
+    result = runner.invoke(app, ["alerts", "channels"], obj=res)
     assert result.exit_code == 0 and "ops-phone" in result.output
 
-    result = runner.invoke(app, ["alerts", "retry"])
+    result = runner.invoke(app, ["alerts", "retry"], obj=res)
     assert result.exit_code == 2  # nothing named: says how to use it
 
 
@@ -258,24 +258,26 @@ def test_two_watchers_through_an_outage_send_each_alert_once(watch_env, http_end
     """Two watchers (own Store objects, passes at the same moment) while the gateway is down
     and after: they agree on the breaker (one probe each interval) and each alert reaches the
     gateway once — counted without any dedupe at the gateway."""
+    res = watch_env
     import threading
 
     from launch.store import Store
     from notifiers.config import parse_config
 
-    settings = runtime.settings()
-    store = runtime.store()
+    settings = res.settings
+    store = res.store
     opened = at(2026, 10, 8, 9)
     for i in range(3):
-        client_id, _ = new_client()
+        client_id, _ = new_client(res)
         launch = store.create_launch(client_id)
         for j, gate in enumerate(("design-confirmation", "subject-info", "sms-verification")):
-            open_gate(store, launch.id, gate, opened + timedelta(minutes=7 * i + j))
+            open_gate(res, launch.id, gate, opened + timedelta(minutes=7 * i + j))
     config = parse_config({
         "channels": [{"name": "ops-phone", "url": http_endpoint.url("/sms"), "tags": ["ops", "dev", "manager"]}],
         "breaker": {"failures": 2, "probe_seconds": 600},
     })
-    watchers = [Store(watch_env, settings.fernet_key(), settings.derived_secret("blind-index")) for _ in range(2)]
+    watchers = [Store(settings.store_url, settings.fernet_key(), settings.derived_secret("blind-index"))
+                for _ in range(2)]
     reports: list = []
     errors: list[BaseException] = []
     lock = threading.Lock()
@@ -292,7 +294,7 @@ def test_two_watchers_through_an_outage_send_each_alert_once(watch_env, http_end
             def one_pass(i: int, now=now, barrier=barrier) -> None:
                 try:
                     barrier.wait(30)
-                    r = watch_once(now, worker_id=f"w{i}", store=watchers[i], config=config, repair_runs=False)
+                    r = watch_once(with_store(res, watchers[i], config), now, worker_id=f"w{i}", repair_runs=False)
                     with lock:
                         reports.append(r)
                 except BaseException as exc:  # noqa: BLE001

@@ -2,22 +2,27 @@
 
 Every command that prints data takes --json. Messages people read are in Chinese
 and English; nothing personal is printed in the clear.
+
+The composition root of the command line: each command builds its ``Resources`` once
+(``launch.cli.common.resources``) and hands it to the application services. The commands
+live here and in ``alerts.py`` (watch, alerts), ``forecast.py`` (forecast, commit) and
+``report.py`` (report).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from launch import runtime
+from launch.cli.common import emit_json as _emit_json
+from launch.cli.common import err, out, resources
+from launch.cli.common import fail as _fail
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="WeChat mini-program launches on Prefect.")
 client_app = typer.Typer(no_args_is_help=True, help="Clients / 客户")
@@ -43,35 +48,19 @@ def _startup() -> None:
     use_local_stack_auth()
 
 
-from launch.cli_alerts import register as _register_alerts  # noqa: E402  (watch, alerts)
+from launch.cli.alerts import register as _register_alerts  # noqa: E402  (watch, alerts)
 
 _register_alerts(app)
 
-from launch.cli_report import register as _register_report  # noqa: E402  (report)
+from launch.cli.report import register as _register_report  # noqa: E402  (report)
 
 _register_report(app)
 
-from launch.cli_forecast import register as _register_forecast  # noqa: E402  (forecast, commit)
+from launch.cli.forecast import register as _register_forecast  # noqa: E402  (forecast, commit)
 
 _register_forecast(app)
 
-# Piped output (CI logs, less) gets a wide table rather than Rich's 80-column default.
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
 JsonOpt = typer.Option(False, "--json", help="Print JSON instead of tables.")
-
-
-def _emit_json(data) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
-
-
-def _fail(message: str, code: int = 1, as_json: bool = False, **extra) -> None:
-    if as_json:
-        _emit_json({"ok": False, "error": message, **extra})
-    else:
-        err.print(f"[red]{message}[/red]")
-    raise typer.Exit(code)
 
 
 def _need_prefect(as_json: bool = False) -> str:
@@ -112,6 +101,7 @@ def _parse_date(value: str, field: str) -> date:
 
 @app.command()
 def check(
+    ctx: typer.Context,
     file: Path = typer.Argument(..., help="Client intake YAML"),
     as_json: bool = JsonOpt,
     today: Optional[str] = typer.Option(None, help="Check date (default: today, Asia/Shanghai)"),
@@ -124,8 +114,9 @@ def check(
         intake = load_intake(file)
     except IntakeFileError as exc:
         _fail(str(exc), 2, as_json)
-    check_date = _parse_date(today, "--today") if today else _today()
-    result = check_intake(runtime.resources(), intake, check_date)
+    res = resources(ctx)
+    check_date = _parse_date(today, "--today") if today else _today(res)
+    result = check_intake(res, intake, check_date)
     if as_json:
         _emit_json(_result_json(result))
     else:
@@ -133,10 +124,8 @@ def check(
     raise typer.Exit(0 if result.ok else 1)
 
 
-def _today() -> date:
-    from zoneinfo import ZoneInfo
-
-    return datetime.now(ZoneInfo(runtime.settings().timezone)).date()
+def _today(res) -> date:
+    return res.now().astimezone(res.tz).date()
 
 
 def _result_json(result) -> dict:
@@ -176,7 +165,8 @@ def _print_check(result, intake) -> None:
 
 
 @client_app.command("add")
-def client_add(file: Path = typer.Argument(..., help="Client intake YAML"), as_json: bool = JsonOpt) -> None:
+def client_add(ctx: typer.Context, file: Path = typer.Argument(..., help="Client intake YAML"),
+               as_json: bool = JsonOpt) -> None:
     """Register a client whose intake has no errors; prints the new client id."""
     from launch.domain.intake import IntakeFileError, load_intake
     from launch.app.preflight import ClientRefused, add_client
@@ -186,7 +176,8 @@ def client_add(file: Path = typer.Argument(..., help="Client intake YAML"), as_j
     except IntakeFileError as exc:
         _fail(str(exc), 2, as_json)
     try:
-        client_id, result = add_client(runtime.resources(), intake, _today())
+        res = resources(ctx)
+        client_id, result = add_client(res, intake, _today(res))
     except ClientRefused as exc:
         if as_json:
             _emit_json({"ok": False, "error": str(exc), **_result_json(exc.result)})
@@ -201,12 +192,12 @@ def client_add(file: Path = typer.Argument(..., help="Client intake YAML"), as_j
 
 
 @client_app.command("list")
-def client_list(as_json: bool = JsonOpt) -> None:
+def client_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     """Registered clients (nothing personal shown)."""
     rows = [
         {"client_id": c.id, "code": c.code, "name": c.display_name, "mini_program": c.mini_program_name,
          "province": c.province, "subject_type": c.subject_type, "registration_path": c.registration_path}
-        for c in runtime.store().list_clients()
+        for c in resources(ctx).store.list_clients()
     ]
     if as_json:
         _emit_json(rows)
@@ -237,9 +228,9 @@ def _provisional_note(provisional: bool) -> None:
 
 
 @workdays_app.command("add")
-def workdays_add(start: str, n: int, as_json: bool = JsonOpt) -> None:
+def workdays_add(ctx: typer.Context, start: str, n: int, as_json: bool = JsonOpt) -> None:
     """The date N working days after START."""
-    answer = runtime.calendar().add_workdays(_parse_date(start, "DATE"), n)
+    answer = resources(ctx).calendar.add_workdays(_parse_date(start, "DATE"), n)
     if as_json:
         _emit_json({"start": start, "workdays": n, "date": answer.value.isoformat(), "provisional": answer.provisional})
     else:
@@ -248,9 +239,9 @@ def workdays_add(start: str, n: int, as_json: bool = JsonOpt) -> None:
 
 
 @workdays_app.command("between")
-def workdays_between(a: str, b: str, as_json: bool = JsonOpt) -> None:
+def workdays_between(ctx: typer.Context, a: str, b: str, as_json: bool = JsonOpt) -> None:
     """Working days after A up to and including B."""
-    answer = runtime.calendar().workdays_between(_parse_date(a, "A"), _parse_date(b, "B"))
+    answer = resources(ctx).calendar.workdays_between(_parse_date(a, "A"), _parse_date(b, "B"))
     if as_json:
         _emit_json({"from": a, "to": b, "workdays": answer.value, "provisional": answer.provisional})
     else:
@@ -260,6 +251,7 @@ def workdays_between(a: str, b: str, as_json: bool = JsonOpt) -> None:
 
 @app.command()
 def plan(
+    ctx: typer.Context,
     target: str = typer.Argument(..., help="Intake YAML file or client id"),
     start: Optional[str] = typer.Option(None, "--start", help="Start date (default today)"),
     as_json: bool = JsonOpt,
@@ -267,9 +259,10 @@ def plan(
     """Each phase's earliest and latest finish from START, and the go-live window."""
     from launch.domain.plan import make_plan
 
-    path = _registration_path_of(target, as_json)
-    begin = _parse_date(start, "--start") if start else _today()
-    result = make_plan(runtime.catalogue(), runtime.calendar(), begin, path)
+    res = resources(ctx)
+    path = _registration_path_of(res, target, as_json)
+    begin = _parse_date(start, "--start") if start else _today(res)
+    result = make_plan(res.catalogue, res.calendar, begin, path)
     if as_json:
         _emit_json(result.to_json())
     else:
@@ -285,7 +278,7 @@ def plan(
     _provisional_note(result.provisional)
 
 
-def _registration_path_of(target: str, as_json: bool) -> str:
+def _registration_path_of(res, target: str, as_json: bool) -> str:
     candidate = Path(target)
     if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
         from launch.domain.intake import IntakeFileError, load_intake
@@ -294,7 +287,7 @@ def _registration_path_of(target: str, as_json: bool) -> str:
             return load_intake(candidate).registration.path
         except IntakeFileError as exc:
             _fail(str(exc), 2, as_json)
-    client = runtime.store().get_client(target)
+    client = res.store.get_client(target)
     if client is None:
         _fail(f"没有这个客户或文件 / no client or file {target!r}", 2, as_json)
     return client.registration_path
@@ -309,6 +302,7 @@ def main() -> None:  # pragma: no cover - console entry
 
 @app.command()
 def start(
+    ctx: typer.Context,
     client_id: str,
     commit_date: Optional[str] = typer.Option(
         None, "--commit-date", help="Committed go-live date YYYY-MM-DD / 承诺上线日期 (risk alerts when P90 passes it)"
@@ -329,13 +323,13 @@ def start(
     _need_prefect(as_json)
     try:
         with _prefect_errors(as_json):
-            started = start_launch(runtime.resources(), client_id)
+            started = start_launch(resources(ctx), client_id)
     except LaunchRefused as exc:
         _fail(str(exc), 1, as_json)
     if commit_date is not None:
-        from launch.cli_forecast import commit_at_start
+        from launch.cli.forecast import commit_at_start
 
-        commit_at_start(started["launch_id"], commit_date)
+        commit_at_start(resources(ctx), started["launch_id"], commit_date)
     if as_json:
         _emit_json(started)
     else:
@@ -345,12 +339,13 @@ def start(
 
 
 @app.command()
-def status(launch_id: Optional[str] = typer.Argument(None), as_json: bool = JsonOpt) -> None:
+def status(ctx: typer.Context, launch_id: Optional[str] = typer.Argument(None), as_json: bool = JsonOpt) -> None:
     """All launches, or one launch with its steps and decisions."""
     from launch.app.launches import launch_detail, launches_overview
 
+    res = resources(ctx)
     if launch_id is None:
-        rows = launches_overview(runtime.resources())
+        rows = launches_overview(res)
         if as_json:
             _emit_json(rows)
             return
@@ -363,13 +358,13 @@ def status(launch_id: Optional[str] = typer.Argument(None), as_json: bool = Json
                           ", ".join(w["due"] for w in r["waiting"]), r["url"])
         out.print(table)
         return
-    from launch.cli_forecast import status_forecast_json, status_forecast_lines
+    from launch.cli.forecast import status_forecast_json, status_forecast_lines
 
-    detail = launch_detail(runtime.resources(), launch_id)
+    detail = launch_detail(res, launch_id)
     if detail is None:
         _fail(f"没有这个上线任务 / no launch {launch_id}", 1, as_json)
     if as_json:
-        detail["forecast"] = status_forecast_json(launch_id)
+        detail["forecast"] = status_forecast_json(res, launch_id)
         _emit_json(detail)
         return
     out.print(f"[bold]{detail['client']}[/bold] 「{detail['mini_program']}」 {detail['launch_id']} "
@@ -386,16 +381,16 @@ def status(launch_id: Optional[str] = typer.Argument(None), as_json: bool = Json
     for d in detail["decisions"]:
         table.add_row(d["decided_at"], d["gate"], str(d["attempt"]), d["outcome"], d["actor"], d["channel"])
     out.print(table)
-    for line in status_forecast_lines(launch_id):
+    for line in status_forecast_lines(res, launch_id):
         out.print(line, markup=False)  # "[暂定 provisional]" is text, not Rich markup
 
 
 @app.command()
-def gates(as_json: bool = JsonOpt) -> None:
+def gates(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     """Every gate, its phase, who acts, its deadline and the fields its form asks."""
     from launch.app.launches import gate_catalogue
 
-    rows = gate_catalogue(runtime.resources())
+    rows = gate_catalogue(resources(ctx))
     if as_json:
         _emit_json(rows)
         return
@@ -415,6 +410,7 @@ def gates(as_json: bool = JsonOpt) -> None:
 
 @app.command()
 def approve(
+    ctx: typer.Context,
     launch_id: str,
     gate: str,
     by: str = typer.Option(..., "--by", help="Who decided / 决定人"),
@@ -441,7 +437,7 @@ def approve(
         else:
             data[key] = value
     try:
-        result = submit_decision(runtime.resources(), launch_id, gate, data, "cli", attempt=attempt)
+        result = submit_decision(resources(ctx), launch_id, gate, data, "cli", attempt=attempt)
     except DecisionRefused as exc:
         problems = [p.model_dump() for p in exc.problems]
         if as_json:
@@ -503,6 +499,7 @@ def automation() -> None:
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     keep: Optional[bool] = typer.Option(None, "--keep/--no-keep",
                                         help="Keep the stack running after the launch (default: when interactive)"),
     timeout: float = typer.Option(900, help="Seconds the simulated launch may take"),
@@ -513,27 +510,27 @@ def demo(
     if (missing := missing_dev_extra()) is not None:
         _fail(missing)
     keep_running = sys.stdin.isatty() if keep is None else keep
-    ok = run_demo(runtime.settings().home, keep_running, timeout)
+    ok = run_demo(resources(ctx).settings.home, keep_running, timeout)
     raise typer.Exit(0 if ok else 1)
 
 
 @app.command("api")
 def api() -> None:
     """Run the callback receiver (WeChat pushes, staff callbacks and signed links)."""
-    from launch.api import api_command
+    from launch.receiver.server import api_command
 
     api_command()
 
 
 @app.command()
-def health(as_json: bool = JsonOpt) -> None:
+def health(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     """Check server, workers, receiver, watcher, store migrations and alert channels (one line each).
 
     Exit 0 when every check passes, 1 when any fails (for a supervisor or an uptime check; --json
     for machines). Never starts a Prefect server of its own: without one it says what is missing."""
     from launch.app.health import run_checks
 
-    checks = run_checks()
+    checks = run_checks(resources(ctx))
     if as_json:
         _emit_json({"ok": all(c.ok for c in checks), "checks": [c.to_json() for c in checks]})
     else:
@@ -544,7 +541,7 @@ def health(as_json: bool = JsonOpt) -> None:
 
 
 @app.command()
-def up() -> None:
+def up(ctx: typer.Context) -> None:
     """The local stack for real use (server, deployments, receiver), no simulator; Ctrl-C or SIGTERM stops it.
 
     Prefect's API needs the auth string in <home>/prefect-auth; the port is WEAPP_LAUNCH_PREFECT_PORT
@@ -554,7 +551,7 @@ def up() -> None:
     from devtools.stack import PortBusy
 
     try:
-        ok = run_up(runtime.settings().home)
+        ok = run_up(resources(ctx).settings.home)
     except PortBusy as exc:
         _fail(str(exc))
     raise typer.Exit(0 if ok else 1)

@@ -1,6 +1,6 @@
 """The watcher and alert commands of the CLI, as a sub-app the main CLI mounts:
 
-    from launch.cli_alerts import register; register(app)
+    from launch.cli.alerts import register; register(app)
 
 adds
 
@@ -18,26 +18,21 @@ carry signed links, i.e. credentials) and channel URLs (secrets) are never print
 
 from __future__ import annotations
 
-import json
-import sys
 import time
+from dataclasses import replace
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from launch import runtime
+from launch.cli.common import emit_json as _emit_json
+from launch.cli.common import err as _err
+from launch.cli.common import resources
+from launch.cli.common import out as _out
 
 __all__ = ["register"]
 
-_out = Console(width=None if sys.stdout.isatty() else 160)
-_err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 _STATUSES = ("pending", "sending", "waiting", "sent", "failed")
-
-
-def _emit_json(data) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
 def _key_parts(key: str) -> tuple[str, str, str, str]:
@@ -48,14 +43,14 @@ def _key_parts(key: str) -> tuple[str, str, str, str]:
     return "", "", "", key
 
 
-def _print_report(report) -> None:
+def _print_report(res, report) -> None:
     if report.enqueued:
         table = Table(title="新提醒 / enqueued")
         for col in ("上线 launch", "关卡 gate", "轮 #", "梯级 rung", "级别 severity", "时点 fire at", "标签 tags"):
             table.add_column(col)
         for e in report.enqueued:
             table.add_row(e.launch_id, e.gate, str(e.attempt), e.rung, e.severity,
-                          runtime.local(e.fire_at) + (" 暂定" if e.provisional else ""), ", ".join(e.tags))
+                          res.local(e.fire_at) + (" 暂定" if e.provisional else ""), ", ".join(e.tags))
         _out.print(table)
     if report.sent or report.retried or report.failed or report.waiting:
         table = Table(title="发送 / deliveries")
@@ -65,7 +60,7 @@ def _print_report(report) -> None:
             table.add_row(s.dedupe_key, "[green]sent[/green]", ", ".join(s.channels), ", ".join(s.failed_channels), "")
         for r in report.retried:
             table.add_row(r.dedupe_key, "[yellow]retry[/yellow]", ", ".join(r.channels), ", ".join(r.failed_channels),
-                          runtime.local(r.retry_at))
+                          res.local(r.retry_at))
         for f in report.failed:
             table.add_row(f.dedupe_key, "[red]failed[/red]", ", ".join(f.fallback_channels) + " (fallback)"
                           if f.fallback_channels else "", ", ".join(f.failed_channels), "")
@@ -89,6 +84,7 @@ def _print_report(report) -> None:
 
 
 def watch(
+    ctx: typer.Context,
     once: bool = typer.Option(False, "--once", help="One pass, then exit."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
     limit: int = typer.Option(2000, min=1, help="Steps, alerts and repairs handled per pass."),
@@ -96,14 +92,17 @@ def watch(
     """Deadline watcher: enqueue due alerts, send them, repair lost wake-ups. Exit 1 if a pass had errors."""
     from launch.app.watcher import watch_once
 
-    interval = max(1, int(getattr(runtime.settings(), "watch_interval_seconds", 300) or 300))
+    res = resources(ctx)
+    interval = max(1, res.settings.watch_interval_seconds)
     try:
         while True:
-            report = watch_once(limit=limit)
+            # each pass reads the notifiers file as it is now (the store, calendar and catalogue stay)
+            report = watch_once(replace(res, _store=res.store, _calendar=res.calendar, _catalogue=res.catalogue),
+                                limit=limit)
             if as_json:
                 _emit_json(report.to_json())
             else:
-                _print_report(report)
+                _print_report(res, report)
             if once:
                 raise typer.Exit(0 if report.ok else 1)
             time.sleep(interval)
@@ -111,8 +110,8 @@ def watch(
         raise typer.Exit(130) from None
 
 
-def _alert_rows(status: str | None, launch_id: str | None, limit: int) -> list[dict]:
-    store = runtime.store()
+def _alert_rows(res, status: str | None, launch_id: str | None, limit: int) -> list[dict]:
+    store = res.store
     statuses = [status] if status else list(_STATUSES)
     rows = []
     for st in statuses:
@@ -156,7 +155,8 @@ def alerts(
         return
     if status is not None and status not in _STATUSES:
         raise typer.BadParameter(f"--status: 应为 {' | '.join(_STATUSES)} / must be one of {', '.join(_STATUSES)}")
-    rows = _alert_rows(status, launch_id, limit)
+    res = resources(ctx)
+    rows = _alert_rows(res, status, launch_id, limit)
     if as_json:
         _emit_json({"alerts": rows})
         return
@@ -176,7 +176,7 @@ def alerts(
             chans += ("; " if chans else "") + "等待 waiting for: " + ", ".join(r["waiting_for"])
         c = colours.get(r["status"], "white")
         table.add_row(str(r["id"]), f"[{c}]{r['status']}[/{c}]", r["title"],
-                      runtime.local(_parse(r["due_at"])), str(r["attempts"]), chans or "—")
+                      res.local(_parse(r["due_at"])), str(r["attempts"]), chans or "—")
     _out.print(table)
 
 
@@ -187,14 +187,14 @@ def _parse(iso: str):
 
 
 def alerts_test(
+    ctx: typer.Context,
     tag: Optional[str] = typer.Option(None, "--tag", help="Only the channels carrying this tag."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Send a test message to each configured channel and show each result. Exit 1 if any failed."""
-    from launch.app.watcher import load_notifier_config
     from notifiers.deliver import send_test
 
-    config, note, error = load_notifier_config(runtime.settings())
+    config, note, error = resources(ctx).notifier
     if config is None:
         message = error or note or "no notifiers"
         if as_json:
@@ -217,6 +217,7 @@ def alerts_test(
 
 
 def alerts_retry(
+    ctx: typer.Context,
     ids: Optional[list[int]] = typer.Argument(None, help="Alert ids (see `weapp-launch alerts`)."),
     state: Optional[str] = typer.Option(None, "--state", help="Every alert in this state: failed | waiting."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
@@ -231,7 +232,8 @@ def alerts_retry(
     if ids and state is not None:
         _err.print("[red]编号与 --state 只能选一种 / give ids or --state, not both[/red]")
         raise typer.Exit(2)
-    results = runtime.store().requeue_alerts(ids or (), status=state, now=runtime.now())
+    res = resources(ctx)
+    results = res.store.requeue_alerts(ids or (), status=state, now=res.now())
     requeued = [r for r in results if r[2] is not None]
     if as_json:
         _emit_json({"ok": True, "requeued": len(requeued), "results": [
@@ -252,17 +254,18 @@ def alerts_retry(
 
 
 def alerts_channels(
+    ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Each channel's circuit breaker (up / down since, next probe) and the alerts waiting for it.
     Exit 1 if a channel is down."""
-    from launch.app.watcher import load_notifier_config
     from notifiers.breaker import channel_health
 
-    config, note, error = load_notifier_config(runtime.settings())
+    res = resources(ctx)
+    config, note, error = res.notifier
     if error:
         _err.print(f"[red]{error}[/red]")
-    rows = channel_health(runtime.store(), config)
+    rows = channel_health(res.store, config)
     ok = all(h.ok for h in rows)
     if as_json:
         _emit_json({"ok": ok, "note": note or error, "channels": [h.to_json() for h in rows]})

@@ -1,6 +1,6 @@
 """The forecast and commitment commands of the CLI, as pieces the main CLI mounts:
 
-    from launch.cli_forecast import register as _register_forecast; _register_forecast(app)
+    from launch.cli.forecast import register as _register_forecast; _register_forecast(app)
 
 adds
 
@@ -11,38 +11,27 @@ adds
 
 and, for ``weapp-launch status LAUNCH_ID``, :func:`status_forecast_lines` (plain lines)
 and :func:`status_forecast_json` (a dict for ``--json``); :func:`commit_at_start` for a
-``--commit-date`` option of ``start``. Nothing personal is printed.
+``--commit-date`` option of ``start`` (each takes the command's ``Resources`` first).
+Nothing personal is printed.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import date
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from launch import runtime
+from launch.cli.common import emit_json as _emit_json
+from launch.cli.common import fail as _fail
+from launch.cli.common import out as _out
+from launch.cli.common import resources
+
+if TYPE_CHECKING:
+    from launch.app import Resources
 
 __all__ = ["commit_at_start", "register", "status_forecast_json", "status_forecast_lines"]
-
-_out = Console(width=None if sys.stdout.isatty() else 160)
-_err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-
-def _emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
-
-
-def _fail(message: str, code: int, as_json: bool) -> None:
-    if as_json:
-        _emit_json({"ok": False, "error": message})
-    else:
-        _err.print(f"[red]{escape(message)}[/red]")
-    raise typer.Exit(code)
 
 
 def _date(text: str, what: str, as_json: bool) -> date:
@@ -53,22 +42,22 @@ def _date(text: str, what: str, as_json: bool) -> date:
         raise  # unreachable
 
 
-def status_forecast_json(launch_id: str) -> dict | None:
+def status_forecast_json(res: Resources, launch_id: str) -> dict | None:
     """``{"forecast", "commitment", "risk", "lines"}`` for ``status LAUNCH --json``; None for an
     unknown launch; ``{"error": ...}`` when the forecast cannot be made (status still prints)."""
     from launch.app.forecasting import status_forecast
 
     try:
-        return status_forecast(launch_id)
+        return status_forecast(res, launch_id)
     except Exception as exc:  # noqa: BLE001 - a broken forecast file must not break `status`
         from launch.domain.masking import scrub_text
 
         return {"error": scrub_text(f"{type(exc).__name__}: {exc}")[:500]}
 
 
-def status_forecast_lines(launch_id: str) -> list[str]:
+def status_forecast_lines(res: Resources, launch_id: str) -> list[str]:
     """The forecast lines of ``status LAUNCH`` (plain text, no Rich markup)."""
-    data = status_forecast_json(launch_id)
+    data = status_forecast_json(res, launch_id)
     if data is None:
         return []
     if "error" in data:
@@ -76,18 +65,19 @@ def status_forecast_lines(launch_id: str) -> list[str]:
     return list(data["lines"])
 
 
-def commit_at_start(launch_id: str, commit_date: str | None) -> dict | None:
+def commit_at_start(res: Resources, launch_id: str, commit_date: str | None) -> dict | None:
     """For ``start --commit-date``: commit the launch just started (None when not given).
     Raises ValueError on a malformed date (check it before starting)."""
     if not commit_date:
         return None
     from launch.app.forecasting import commit
 
-    c = commit(runtime.store(), launch_id, date.fromisoformat(commit_date))
+    c = commit(res.store, launch_id, date.fromisoformat(commit_date), res.now())
     return {"launch_id": launch_id, "committed_go_live": c.committed_go_live.isoformat()}
 
 
 def forecast_cmd(
+    ctx: typer.Context,
     launch_id: str = typer.Argument(..., help="l-…"),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Forecast as known on this date (default today)."),
     samples: Optional[int] = typer.Option(None, "--samples", min=1, help="Default WEAPP_LAUNCH_FORECAST_SAMPLES."),
@@ -97,13 +87,14 @@ def forecast_cmd(
     """Go-live forecast of a launch: P50 / P90 by Monte Carlo over the process, in working days."""
     from launch.app.forecasting import config_from_settings, forecast_for, forecast_lines
 
-    store, cal, settings = runtime.store(), runtime.calendar(), runtime.settings()
+    res = resources(ctx)
+    store, cal, settings = res.store, res.calendar, res.settings
     if store.get_launch(launch_id) is None:
         _fail(f"没有这个上线任务 / no launch {launch_id}", 1, as_json)
-    day = _date(as_of, "--as-of", as_json) if as_of else runtime.now().astimezone(cal.tz).date()
-    fc = forecast_for(store, launch_id, catalogue=runtime.catalogue(), calendar=cal,
+    day = _date(as_of, "--as-of", as_json) if as_of else res.now().astimezone(cal.tz).date()
+    fc = forecast_for(store, launch_id, catalogue=res.catalogue, calendar=cal,
                       config=config_from_settings(settings), as_of=day,
-                      samples=samples or int(settings.forecast_samples), seed=seed)
+                      samples=samples or settings.forecast_samples, seed=seed)
     c = store.get_commitment(launch_id)
     if as_json:
         from launch.domain.forecast import risk_level
@@ -116,6 +107,7 @@ def forecast_cmd(
 
 
 def commit_cmd(
+    ctx: typer.Context,
     launch_id: str = typer.Argument(..., help="l-…"),
     go_live: Optional[str] = typer.Argument(None, help="Committed go-live date, YYYY-MM-DD."),
     clear: bool = typer.Option(False, "--clear", help="Remove the commitment."),
@@ -125,7 +117,8 @@ def commit_cmd(
     forecast's P90 passes it, the account manager is alerted (and a manager when P50 does)."""
     from launch.app.forecasting import commit
 
-    store = runtime.store()
+    res = resources(ctx)
+    store = res.store
     if store.get_launch(launch_id) is None:
         _fail(f"没有这个上线任务 / no launch {launch_id}", 1, as_json)
     if clear:
@@ -138,12 +131,12 @@ def commit_cmd(
     if go_live is None:
         _fail("请给出承诺上线日 YYYY-MM-DD，或 --clear / give the committed date YYYY-MM-DD, or --clear", 2, as_json)
     day = _date(go_live, "go_live", as_json)
-    c = commit(store, launch_id, day, runtime.now())
+    c = commit(store, launch_id, day, res.now())
     if as_json:
         _emit_json({"ok": True, "launch_id": launch_id, "committed_go_live": c.committed_go_live.isoformat()})
         return
     _out.print(f"承诺上线日 / committed go-live: {c.committed_go_live.isoformat()} ({launch_id})")
-    for line in status_forecast_lines(launch_id)[:2]:
+    for line in status_forecast_lines(res, launch_id)[:2]:
         _out.print(escape(line))
 
 

@@ -1,6 +1,6 @@
 """The portfolio report command of the CLI, as a sub-app the main CLI mounts:
 
-    from launch.cli_report import register; register(app)
+    from launch.cli.report import register; register(app)
 
 adds
 
@@ -21,12 +21,13 @@ from typing import Optional
 
 import typer
 
-from launch import runtime
+from launch.cli.common import resources
 
 __all__ = ["register"]
 
 
 def report(
+    ctx: typer.Context,
     out: Path = typer.Option(Path("portfolio.html"), "--out", "-o", help="Where to write the HTML page."),
     png: Optional[Path] = typer.Option(None, "--png", help="Where to write the chart (default: --out with .png)."),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Report as of this Beijing date (YYYY-MM-DD; "
@@ -38,17 +39,17 @@ def report(
     """Portfolio report / 上线组合报告: every open launch on one page (HTML + PNG). Exit 2 on a bad date."""
     from launch.app.report import build_portfolio, write_report
 
-    now = runtime.now()
+    res = resources(ctx)
+    now = res.now()
     if as_of is not None:
         try:
             day = date.fromisoformat(as_of)
         except ValueError:
             typer.echo(f"--as-of: 日期格式应为 YYYY-MM-DD / expected YYYY-MM-DD, got {as_of!r}", err=True)
             raise typer.Exit(2) from None
-        cal = runtime.calendar()
-        now = datetime.combine(day, time(12, 0), tzinfo=cal.tz)
-    portfolio = build_portfolio(runtime.store(), catalogue=runtime.catalogue(), calendar=runtime.calendar(),
-                                now=now, settings=runtime.settings(), samples=samples)
+        now = datetime.combine(day, time(12, 0), tzinfo=res.calendar.tz)
+    portfolio = build_portfolio(res.store, catalogue=res.catalogue, calendar=res.calendar,
+                                now=now, settings=res.settings, samples=samples)
     html_path, png_path = write_report(portfolio, out, png)
     if as_json:
         data = portfolio.to_json()
