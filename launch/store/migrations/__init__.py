@@ -1,8 +1,13 @@
 """Alembic migrations of the store, driven from code (no alembic.ini needed at runtime).
 
 ``migrate(url)`` upgrades to head and is safe to call at every start, from several
-processes at once: on PostgreSQL the upgrade holds a transaction-level advisory lock, on
-SQLite it runs inside ``BEGIN IMMEDIATE``; a database already at head is left untouched.
+processes at once: on PostgreSQL the upgrade holds a transaction-level advisory lock; on
+SQLite it holds an exclusive ``flock`` on a lock file beside the database
+(``<database>.migrate-lock``) and reads the revision again under it. (``BEGIN IMMEDIATE``
+alone is not enough on SQLite: Alembic treats SQLite DDL as non-transactional, reads the
+revision before it runs each migration in a transaction of its own, so two processes
+that both read 0001 both applied 0002 — "duplicate column next_alert_at".) A database
+already at head is left untouched, without taking any lock.
 
 For a developer creating a revision by hand:
     alembic -c launch/store/migrations/alembic.ini -x url=sqlite:///tmp/x.db revision --autogenerate -m "..."
@@ -10,7 +15,10 @@ For a developer creating a revision by hand:
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -28,7 +36,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent
 PG_ADVISORY_LOCK_ID = 0x7765_6170_7073  # "weapps"
 
 # Alembic's ``context`` is module-global: two upgrades in one process must not overlap.
-# (Across processes the database serialises them: advisory lock / BEGIN IMMEDIATE.)
+# (Across processes: the advisory lock on PostgreSQL, the lock file on SQLite.)
 _PROCESS_LOCK = threading.Lock()
 
 __all__ = ["alembic_config", "current_revision", "head_revision", "migrate"]
@@ -60,15 +68,37 @@ def _with_engine(target: str | Engine, fn):
         engine.dispose()
 
 
+@contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """Across processes, one SQLite upgrade at a time: an exclusive ``flock`` on
+    ``<database>.migrate-lock`` (released by the kernel if the process dies)."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database:
+        yield
+        return
+    import fcntl  # POSIX only, as is the rest of the stack
+
+    path = Path(database).expanduser()
+    fd = os.open(path.with_name(path.name + ".migrate-lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def migrate(target: str | Engine) -> str:
     """Upgrade the database at ``target`` (a URL or an Engine) to head; return the revision."""
 
     def run(engine: Engine) -> str:
         head = head_revision()
         if current_revision(engine) == head:
-            return head  # the usual start: nothing to do, no write lock taken
-        with _PROCESS_LOCK, engine.connect() as connection:
-            command.upgrade(alembic_config(connection=connection), "head")
+            return head  # the usual start: nothing to do, no lock taken
+        with _PROCESS_LOCK, _sqlite_file_lock(engine):
+            if current_revision(engine) == head:
+                return head  # another process upgraded it while this one waited
+            with engine.connect() as connection:
+                command.upgrade(alembic_config(connection=connection), "head")
         return current_revision(engine) or ""
 
     return _with_engine(target, run)
