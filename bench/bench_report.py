@@ -52,13 +52,9 @@ TARGET_S = 5.0
 def forget_forecasts() -> None:
     """launch.app.forecasting keeps an in-process cache keyed by each launch's history: a second
     run would time dictionary look-ups. Every timed run starts without it."""
-    try:
-        from launch import forecasting
-    except ImportError:
-        return
-    cache = getattr(forecasting, "_CACHE", None)
-    if cache is not None:
-        cache.clear()
+    from launch.app import forecasting
+
+    forecasting._CACHE.clear()
 
 
 def ours(store, cat, cal) -> dict:

@@ -121,18 +121,20 @@ def indexed_selection(store: Store) -> tuple[float, int, int]:
     return time.perf_counter() - t0, len(candidates), new
 
 
-def indexed_pass(store: Store) -> tuple[float, int]:
+def indexed_pass(store: Store, home: str) -> tuple[float, int]:
     """The real enqueue phase of a watcher pass: query, plan, render, enqueue, move cursors."""
-    os.environ.setdefault("WEAPP_LAUNCH_PREFECT_UI_URL", "http://127.0.0.1:4200")
     import launch.app.links  # noqa: F401  (imports outside the timing)
     import launch.orchestration.prefect  # noqa: F401
-    from launch import runtime
-    from launch.app.watcher import WatchContext, enqueue_due
+    from launch.app import FixedClock, Resources
+    from launch.app.watcher import enqueue_due
+    from launch.settings import Settings
 
-    ctx = WatchContext(store=store, calendar=WorkCalendar(), catalogue=default_catalogue(),
-                       ladders=default_ladders(), settings=runtime.settings(), runtime_store=False)
+    # signed links need a key: kept in the temp home
+    res = Resources(settings=Settings(home=home, prefect_ui_url="http://127.0.0.1:4200"), clock=FixedClock(NOW),
+                    _store=store, _calendar=WorkCalendar(), _catalogue=default_catalogue())
+    res.orchestrator  # noqa: B018  (built outside the timing)
     t0 = time.perf_counter()
-    report = enqueue_due(NOW, 100_000, ctx=ctx, worker_id="bench")
+    report = enqueue_due(res, NOW, 100_000, worker_id="bench")
     return time.perf_counter() - t0, len(report.enqueued)
 
 
@@ -142,13 +144,12 @@ def main() -> None:
     ap.add_argument("--launches", type=int, default=2_000)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-watcher-") as tmp:
-        os.environ["WEAPP_LAUNCH_HOME"] = tmp  # signed links need a key; keep it in the temp dir
         store = Store(f"sqlite:///{tmp}/store.db", Fernet.generate_key(), os.urandom(32))
         try:
             setup = build(store, args.steps, args.launches)
             naive_s, naive_new = naive_selection(store)
             sel_s, candidates, sel_new = indexed_selection(store)
-            pass_s, enqueued = indexed_pass(store)
+            pass_s, enqueued = indexed_pass(store, tmp)
         finally:
             store.close()
     print(f"open steps                        {args.steps:>10,}   (SQLite, setup {setup:.1f} s)")
