@@ -76,27 +76,27 @@ def _sent_texts(smtp_server, http_endpoint) -> list[str]:  # noqa: F811
 
 def test_no_outbox_row_holds_a_usable_link_token(watch_env, smtp_server, http_endpoint, monkeypatch,  # noqa: F811
                                                  tmp_path):
-    use_notifiers(monkeypatch, tmp_path, _channels(smtp_server, http_endpoint))
-    store = runtime.store()
-    client_id, _ = new_client()
+    res = use_notifiers(watch_env, tmp_path, _channels(smtp_server, http_endpoint))
+    store = res.store
+    client_id, _ = new_client(res)
     launch = store.create_launch(client_id)
-    open_gate(store, launch.id, "sms-verification", at(2026, 10, 3, 20))
+    open_gate(res, launch.id, "sms-verification", at(2026, 10, 3, 20))
 
-    p1 = watch_once(at(2026, 10, 3, 20, 1), repair_runs=False)  # the notice, to both channels
+    p1 = watch_once(res, at(2026, 10, 3, 20, 1), repair_runs=False)  # the notice, to both channels
     assert len(p1.sent) == 1
     http_endpoint.stop()
     t = at(2026, 10, 4, 8, 0, 30)
-    p2 = watch_once(t, repair_runs=False)  # 12 h left: mail gets it, the gateway is down -> retry
+    p2 = watch_once(res, t, repair_runs=False)  # 12 h left: mail gets it, the gateway is down -> retry
     assert len(p2.retried) == 1
     http_endpoint.start()
-    p3 = watch_once(t + 61 * SECOND, repair_runs=False)  # the retry renders its own fresh link
+    p3 = watch_once(res, t + 61 * SECOND, repair_runs=False)  # the retry renders its own fresh link
     assert len(p3.sent) == 1
 
     sent = _sent_texts(smtp_server, http_endpoint)
     assert len(sent) == 4
     tokens = [m.group(1) for body in sent for m in TOKEN_IN_TEXT.finditer(body)]
     assert len(tokens) >= 4 and len(set(tokens)) >= 3  # each send signed its own
-    keys = runtime.settings().link_keys()
+    keys = res.settings.link_keys()
     for tok in tokens:  # what went out is a usable link ...
         claims = verify_token(tok, launch.id, "sms-verification", at(2026, 10, 4, 9), keys)
         assert claims.attempt == 1
@@ -120,7 +120,7 @@ def test_no_outbox_row_holds_a_usable_link_token(watch_env, smtp_server, http_en
         check_live(store, launch.id, "sms-verification", 1)
     assert err.value.reason == "link-used"
     mails, sms = len(smtp_server.inbox.messages), len(http_endpoint.messages)
-    p4 = watch_once(at(2026, 10, 4, 16, 0, 30), repair_runs=False)  # 4 h left (the step is still open)
+    p4 = watch_once(res, at(2026, 10, 4, 16, 0, 30), repair_runs=False)  # 4 h left (the step is still open)
     assert len(p4.sent) == 1
     late = [smtp_server.inbox.text_of(m) for m in smtp_server.inbox.messages[mails:]]
     late += [p["message"] for p in http_endpoint.messages[sms:]]
@@ -129,7 +129,7 @@ def test_no_outbox_row_holds_a_usable_link_token(watch_env, smtp_server, http_en
 
 
 def test_the_store_refuses_an_alert_body_with_a_token(watch_env):
-    store = runtime.store()
+    store = watch_env.store
     for body in ("x https://r/gates/l-1/content?token=k1.bC0x.c2ln y", "https://r/gates/l-1/content?token=bC0x.c2ln"):
         with pytest.raises(ValueError, match="token"):
             store.enqueue_alert(dedupe_key=f"k-{len(body)}", rung="notice", title="t", body=body)

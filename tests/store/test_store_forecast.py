@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from launch.domain.alerts import default_ladders
 from launch.domain.calendar import WorkCalendar
 from launch.domain.catalogue import default_catalogue
 from launch.domain.forecast import default_forecast_config
@@ -124,18 +123,20 @@ def test_a_risk_alert_once_per_change_of_level(store, launch):
     assert "承诺上线日" in a.body and "Committed go-live" in a.body and set(a.tags) == {"ops", "manager"}
 
 
-def test_the_watcher_checks_commitments_once_per_pass(store, launch):
-    from launch.app.watcher import WatchContext, enqueue_due
+def test_the_watcher_checks_commitments_once_per_pass(store, launch, tmp_path):
+    from launch.app import FixedClock, Resources
+    from launch.app.watcher import enqueue_due
+    from launch.settings import Settings
 
     now = at(2026, 6, 12)
     fc = forecast_for(store, launch, catalogue=CAT, calendar=CAL, config=CFG, as_of=now.date(), samples=10_000)
     commit(store, launch, CAL.add_workdays(fc.p50, -2).value, now)
-    ctx = WatchContext(store=store, calendar=CAL, catalogue=CAT, ladders=default_ladders(),
-                       settings=SimpleNamespace(forecast_file=None, forecast_samples=10_000), runtime_store=False)
-    report = enqueue_due(now, ctx=ctx, worker_id="w")
+    res = Resources(settings=Settings(home=tmp_path, forecast_file=None, forecast_samples=10_000),
+                    clock=FixedClock(now), _store=store, _calendar=CAL, _catalogue=CAT)
+    report = enqueue_due(res, now, worker_id="w")
     risk = [e for e in report.enqueued if e.gate == "forecast-risk"]
     assert [(e.rung, e.attempt, e.severity) for e in risk] == [("forecast-risk-late", 1, "urgent")], report.errors
-    again = enqueue_due(now, ctx=ctx, worker_id="w")
+    again = enqueue_due(res, now, worker_id="w")
     assert not [e for e in again.enqueued if e.gate == "forecast-risk"] and not again.errors
     changes, errors = check_commitments(store, catalogue=CAT, calendar=CAL, config=CFG, now=now)
     assert changes == [] and errors == []

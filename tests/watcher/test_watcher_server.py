@@ -14,8 +14,8 @@ import shutil
 
 import pytest
 
-from launch import runtime
 from devtools.simulator import Scenario, Simulator
+from launch.app import Resources
 from launch.app.watcher import watch_once
 from tests.flows.helpers import attempts, new_launch, parked_at, wait_for, waiting_at
 from tests.support.stack import Stack, refresh_in_process_settings
@@ -46,18 +46,26 @@ def watcher_stack(tmp_path_factory):
 def test_lost_resume_and_lost_branch_wake_up_are_repaired(watcher_stack):
     started, _ = new_launch("client-acme.yaml")
     launch_id, run_id = started["launch_id"], started["flow_run_id"]
-    store = runtime.store()
+    res = Resources.from_settings()  # this process is an entry point of the stack's environment
+    try:
+        _lost_resume_and_lost_wake_up(res, launch_id, run_id)
+    finally:
+        res.close()
+
+
+def _lost_resume_and_lost_wake_up(res, launch_id: str, run_id: str) -> None:
+    store = res.store
 
     # 1. parked at the first gate; the decision is recorded, the resume is "lost"
     wait_for(lambda: waiting_at(launch_id, "email-activation") and parked_at(run_id, "email-activation-1"),
              120, "the launch to park at email-activation-1")
     decision, created = store.record_decision(
-        launch_id, "email-activation", 1, "done", "客户张", "cli", {"outcome": "done"}, decided_at=runtime.now()
+        launch_id, "email-activation", 1, "done", "客户张", "cli", {"outcome": "done"}, decided_at=res.now()
     )
     assert created and decision.consumed_at is None
     assert parked_at(run_id, "email-activation-1")  # nobody resumed it
 
-    report = watch_once(grace_seconds=0, deliver=False)
+    report = watch_once(res, grace_seconds=0, deliver=False)
     assert [r.kind for r in report.repaired if r.kind == "resume"] == ["resume"], report.to_json()
     wait_for(lambda: waiting_at(launch_id, "subject-info"), 120, "the launch to reach subject-info")
     assert store.get_step(launch_id, "email-activation", 1).status == "done"
@@ -65,7 +73,7 @@ def test_lost_resume_and_lost_branch_wake_up_are_repaired(watcher_stack):
     # the pass also enqueued the open gate's notice (no channels here: it stays pending)
     assert any(a.dedupe_key == f"{launch_id}:email-activation:1:notice" for a in store.list_alerts())
     # a second pass finds nothing left to repair
-    again = watch_once(grace_seconds=0, deliver=False)
+    again = watch_once(res, grace_seconds=0, deliver=False)
     assert not [r for r in again.repaired if r.kind in ("resume", "wake")]
 
     # 2. the launch waits on the design branch; the branch "finishes" but nobody wakes the launch
@@ -73,7 +81,7 @@ def test_lost_resume_and_lost_branch_wake_up_are_repaired(watcher_stack):
     assert sim.run(300, until=lambda: waiting_at(launch_id, "design-draft") and parked_at(run_id, "join-design-0")), (
         attempts(launch_id)
     )
-    store.finish_branch(launch_id, "design", "done", at=runtime.now())
+    store.finish_branch(launch_id, "design", "done", at=res.now())
     assert parked_at(run_id, "join-design-0")
 
     from prefect.deployments import run_deployment
