@@ -217,5 +217,5 @@ class Simulator:
             return
         from launch.app.watcher import repair
 
-        self.repairs += repair().repaired
+        self.repairs += repair(self.res).repaired
         self._last_repair = time.monotonic()

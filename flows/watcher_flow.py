@@ -7,25 +7,24 @@ revive_only=True when a run's heartbeats stop (deployments/serve.py)."""
 from __future__ import annotations
 
 from prefect import flow
-from prefect.runtime import flow_run
 
+from flows.wiring import current_run_id, watcher_tasks
 from launch.app.watcher import DEFAULT_LIMIT
-from tasks.artifacts import publish_portfolio_summary
-from tasks.watcher_tasks import deliver_alerts, enqueue_alerts, repair_runs, revive_runs
 
 
 @flow(name="deadline-watcher", log_prints=False)
 def deadline_watcher(limit: int = DEFAULT_LIMIT, revive_only: bool = False) -> dict:
-    worker_id = f"watcher-{flow_run.get_id() or 'local'}"
+    tasks = watcher_tasks()
+    worker_id = f"watcher-{current_run_id() or 'local'}"
     if revive_only:
-        revived = revive_runs(worker_id, limit)
+        revived = tasks["revive"](worker_id, limit)
         return {"repaired": revived["counts"]["repaired"], "errors": revived["errors"]}
-    enqueued = enqueue_alerts(worker_id, limit)
-    delivered = deliver_alerts(worker_id, limit)
-    repaired = repair_runs(worker_id, limit)
-    # --- the portfolio summary (issue 13): a Markdown artifact `portfolio-summary`, once per
-    # Beijing day (the first pass of the day writes it); its errors never fail the pass. ---
-    summary = publish_portfolio_summary()
+    enqueued = tasks["enqueue"](worker_id, limit)
+    delivered = tasks["deliver"](worker_id, limit)
+    repaired = tasks["repair"](worker_id, limit)
+    # The portfolio summary: a Markdown artifact `portfolio-summary`, once per day (the first
+    # pass of the day writes it); its errors never fail the pass.
+    summary = tasks["summary"]()
     return {
         "enqueued": enqueued["counts"]["enqueued"],
         "sent": delivered["counts"]["sent"],

@@ -6,6 +6,8 @@ so the launch page always shows the whole picture. Publishing is the orchestrato
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from launch.app.presentation import materials_markdown, progress_percent, step_rows, waiting_markdown
 from launch.app.resources import Resources
@@ -84,3 +86,39 @@ def _materials(res: Resources, client_id: str):
 
     result = check_client(res, client_id, res.now().date())
     return result.materials if result else None
+
+
+# --------------------------------------------------------------------------- portfolio summary
+#
+# The deadline watcher publishes a Markdown summary of every open launch (counts, the at-risk
+# list, who must act) once per Beijing day, under one key: the Prefect UI's Artifacts page
+# shows the latest, and its history one version a day. The artifact itself is the record of
+# "published today": the newest version's creation time is read back before writing.
+
+PORTFOLIO_SUMMARY_KEY = "portfolio-summary"
+
+
+def summary_due(last_published: datetime | None, now: datetime, tz: str) -> bool:
+    """Whether today's summary (in the configured time zone) is still to be published."""
+    if last_published is None:
+        return True
+    zone = ZoneInfo(tz)
+    return last_published.astimezone(zone).date() < now.astimezone(zone).date()
+
+
+def publish_portfolio_summary(res: Resources, flow_run_id: str | None = None, *, force: bool = False) -> dict:
+    """Publish the summary unless one was published already today. Returns {"published": bool,
+    "open": n, "at_risk": n}."""
+    from launch.app.report import build_portfolio, summary_markdown
+
+    now = res.now()
+    last = res.orchestrator.latest_artifact_at(PORTFOLIO_SUMMARY_KEY)
+    if not force and not summary_due(last, now, res.settings.timezone):
+        return {"published": False, "open": None, "at_risk": None}
+    portfolio = build_portfolio(res.store, catalogue=res.catalogue, calendar=res.calendar, now=now,
+                                settings=res.settings)
+    res.orchestrator.publish_artifacts(flow_run_id, [dict(
+        key=PORTFOLIO_SUMMARY_KEY, type="markdown", data=summary_markdown(portfolio),
+        description=f"上线组合日报 / portfolio summary {portfolio.as_of.isoformat()}",
+    )])
+    return {"published": True, "open": len(portfolio.rows), "at_risk": len(portfolio.at_risk)}

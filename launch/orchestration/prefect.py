@@ -234,13 +234,27 @@ def forget_form_answers(flow_run_id: str, gate_key: str) -> int:
     return deleted
 
 
-def publish_artifacts(flow_run_id: str, artifacts: list[dict]) -> None:
-    """Create (a new version of) each artifact on the run: dicts of key, type, data, description."""
+def publish_artifacts(flow_run_id: str | None, artifacts: list[dict]) -> None:
+    """Create (a new version of) each artifact, on the run when given: dicts of key, type, data,
+    description."""
     from prefect.client.schemas.actions import ArtifactCreate
 
+    run = UUID(flow_run_id) if flow_run_id else None
     with get_client(sync_client=True) as client:
         for artifact in artifacts:
-            client.create_artifact(ArtifactCreate(flow_run_id=UUID(flow_run_id), **artifact))
+            client.create_artifact(ArtifactCreate(flow_run_id=run, **artifact))
+
+
+def latest_artifact_at(key: str) -> datetime | None:
+    """When the newest version of the artifact `key` was created; None if there is none."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), sort=ArtifactSort.CREATED_DESC, limit=1,
+        )
+    return found[0].created if found else None
 
 
 class PrefectOrchestrator:
@@ -258,6 +272,7 @@ class PrefectOrchestrator:
     form_saved = staticmethod(form_saved)
     forget_form_answers = staticmethod(forget_form_answers)
     publish_artifacts = staticmethod(publish_artifacts)
+    latest_artifact_at = staticmethod(latest_artifact_at)
 
     def ui_url(self, flow_run_id: str | None) -> str:
         return ui_url(flow_run_id, self._ui_base)

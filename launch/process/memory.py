@@ -151,6 +151,8 @@ class InMemoryOrchestrator:
         self._ids = itertools.count(1)
         self._crashes: list[_CrashPlan] = []
         self.calls: list[tuple[str, str, tuple]] = []  # (run id, activity, args): every execution
+        self.artifact_history: list[dict] = []  # every artifact version published, oldest first
+        self.clock: Callable[[], Any] = lambda: None  # when an artifact was created (set by the test world)
         self.bodies: dict[str, Callable[..., Any]] = {}
         self.make_activities: Callable[[str], Any] | None = None
         self.on_branch_end: Callable[[str, str, bool], None] | None = None
@@ -221,9 +223,14 @@ class InMemoryOrchestrator:
             run.inputs[k] = None
         return len(keys)
 
-    def publish_artifacts(self, flow_run_id: str, artifacts: list[dict]) -> None:
+    def publish_artifacts(self, flow_run_id: str | None, artifacts: list[dict]) -> None:
         for artifact in artifacts:
-            self.runs[flow_run_id].artifacts[artifact["key"]] = artifact
+            if flow_run_id is not None:
+                self.runs[flow_run_id].artifacts[artifact["key"]] = artifact
+            self.artifact_history.append({**artifact, "flow_run_id": flow_run_id, "created": self.clock()})
+
+    def latest_artifact_at(self, key: str):
+        return max((a["created"] for a in self.artifact_history if a["key"] == key), default=None)
 
     def ui_url(self, flow_run_id: str | None) -> str:
         return f"memory://runs/{flow_run_id}" if flow_run_id else ""

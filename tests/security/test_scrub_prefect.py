@@ -129,8 +129,11 @@ def test_watcher_rebuilds_a_scrubbed_input_that_still_validates():
 def test_gate_task_views_are_scrubbed():
     from datetime import datetime, timezone
 
-    from tasks.gates import _view
+    from launch.app.activities import Activities
+    from launch.app.resources import Resources
+    from launch.settings import Settings
 
+    _view = Activities(Resources(settings=Settings()), run_id=lambda: None)._view
     phone, id_number = _raw_pair()
     record = SimpleNamespace(gate="bureau-review", attempt=1, outcome="approved", actor=f"李四{phone}",
                              channel="ui", decided_at=datetime.now(timezone.utc),
@@ -185,7 +188,7 @@ def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
     from launch.app.decisions import submit_decision
     from devtools.simulator import PASSING
     from launch.app.watcher import repair
-    from tasks.gates import FORM_PRIVACY_NOTE
+    from launch.app.activities import FORM_PRIVACY_NOTE
     from tests.flows.helpers import new_launch, parked_at, wait_for, waiting_at
     from tests.support.prefect_db import dump_text
 

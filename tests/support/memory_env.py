@@ -59,6 +59,7 @@ class World:
         self.clock = FixedClock(T0)
         self.orch = InMemoryOrchestrator(catalogue_for(s), gate_timeout_seconds=s.gate_timeout_days * 86400)
         self.res = Resources(settings=s, clock=self.clock, _orchestrator=self.orch, _notifier=(None, None, None))
+        self.orch.clock = self.clock.now
         self.orch.install(
             bodies={"launch": launch_process.launch, **BODIES},
             make_activities=lambda run_id: (Activities if artifacts else _NoArtifacts)(self.res, lambda: run_id),
