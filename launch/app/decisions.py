@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from launch.domain.decisions import release_blockers, target_attempt
-from launch.domain.forms import FormError, FormProblem, validate_form
+from launch.domain.forms import FormError, FormProblem
 from launch.domain.masking import scrub_form_data
 from launch.domain.vocabulary import DecisionChannel, DecisionStatus
 
@@ -74,7 +74,7 @@ def validate_decision(res: Resources, launch_id: str, gate_id: str, data: dict):
                       f"关卡 {gate_id} 不属于该任务的注册路径 {launch.registration_path} / "
                       f"gate {gate_id} is not on this launch's registration path {launch.registration_path}")
     try:
-        form = validate_form(gate_id, data)
+        form = cat.validate_form(gate_id, data)
     except FormError as exc:
         raise DecisionRefused(exc.problems) from None
     if gate_id == "release":

@@ -244,9 +244,7 @@ def _resume_own_pending(res: Resources, launch_id: str, gate_id: str, inbox_id: 
     step = store.get_step(launch_id, gate_id, decision.attempt)
     if step is None or step.status != "waiting" or not step.flow_run_id:
         return False
-    from launch.domain.forms import validate_form
-
-    form = validate_form(gate_id, {**dict(decision.payload or {}), "decided_by": decision.actor})
+    form = res.catalogue.validate_form(gate_id, {**dict(decision.payload or {}), "decided_by": decision.actor})
     gate = res.catalogue.gate(gate_id)
     return res.orchestrator.resume_if_parked(step.flow_run_id, gate.key(decision.attempt),
                                              form.model_dump(mode="json"), wait_seconds=0)

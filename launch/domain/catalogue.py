@@ -17,7 +17,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from launch.domain.forms import FORMS, GateForm
+from launch.domain.forms import FormError, FormProblem, GateForm, form_class, validate_form
 
 RegistrationPath = Literal["standalone", "reuse_official_account"]
 REGISTRATION_PATHS: tuple[str, ...] = ("standalone", "reuse_official_account")
@@ -78,12 +78,13 @@ class Actor(BaseModel):
 
 
 class Gate(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     phase: str
     name_zh: str
     name_en: str
     actor: str
+    form_name: str = Field(alias="form")  # a class of launch/domain/forms.py
     todo_zh: str
     deadline: Deadline
     ladder: str = "standard"
@@ -102,7 +103,7 @@ class Gate(BaseModel):
 
     @property
     def form(self) -> type[GateForm]:
-        return FORMS[self.id]
+        return form_class(self.form_name)
 
     def result_expired(self, opened_at: datetime, now: datetime) -> bool:
         """True when what the gate produced (opened at ``opened_at``) is no longer usable at
@@ -148,8 +149,10 @@ class Catalogue(BaseModel):
                 problems.append(f"gates.{gate.id}.phase: unknown phase {gate.phase}")
             if gate.actor not in self.actors:
                 problems.append(f"gates.{gate.id}.actor: unknown actor {gate.actor}")
-            if gate.id not in FORMS:
-                problems.append(f"gates.{gate.id}: no form defined in launch/domain/forms.py")
+            try:
+                form_class(gate.form_name)
+            except KeyError:
+                problems.append(f"gates.{gate.id}.form: no form {gate.form_name} in launch/domain/forms.py")
         for phase in self.phases.values():
             if phase.reopened_by is not None and phase.reopened_by not in self.gates:
                 problems.append(f"phases.{phase.id}.reopened_by: unknown gate {phase.reopened_by}")
@@ -177,6 +180,14 @@ class Catalogue(BaseModel):
             done.append(ready[0])
             pending.remove(ready[0])
         return [self.phases[p] for p in done]
+
+    def validate_form(self, gate_id: str, data: dict) -> GateForm:
+        """Parse and fully check a decision for a gate; FormError names every bad field."""
+        gate = self.gates.get(gate_id)
+        if gate is None:
+            raise FormError(gate_id, [FormProblem(field="gate", rule="unknown-gate",
+                                                  message=f"未知的关卡 {gate_id} / unknown gate {gate_id}")])
+        return validate_form(gate_id, gate.form, data)
 
     def branch_phases(self) -> list[Phase]:
         """Phases that run as flow runs of their own, in dependency order."""

@@ -30,10 +30,18 @@ class FormProblem(BaseModel):
     message: str  # "中文 / English"
 
 
+_FORM_CLASSES: dict[str, type[GateForm]] = {}
+
+
 class GateForm(BaseModel):
     """Fields every gate asks: the outcome and who decided (Prefect keeps no user on a resume)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__module__ == __name__:  # the forms of this module, by name (not Prefect's RunInput copies)
+            _FORM_CLASSES[cls.__name__] = cls
 
     decided_by: str = Field(
         min_length=1,
@@ -358,31 +366,12 @@ class ReleaseForm(GateForm):
     passing_outcomes: ClassVar = ("released",)
 
 
-# Gate id -> its form. The catalogue checks every gate it lists has one.
-FORMS: dict[str, type[GateForm]] = {
-    "email-activation": DoneForm,
-    "subject-info": SubjectInfoForm,
-    "wechat-verification": PassFailForm,
-    "official-account-authorization": DoneForm,
-    "fast-registration": FastRegistrationForm,
-    "admin-binding": DoneForm,
-    "mini-program-profile": MiniProgramProfileForm,
-    "filing-materials": FilingMaterialsForm,
-    "face-verification": FaceVerificationForm,
-    "filing-submission": FilingSubmissionForm,
-    "filing-resubmission": FilingResubmissionForm,
-    "first-review": ReviewDecisionForm,
-    "sms-verification": SmsVerificationForm,
-    "bureau-review": BureauReviewForm,
-    "design-draft": DoneForm,
-    "design-confirmation": DesignConfirmationForm,
-    "implementation": VersionForm,
-    "content": DoneForm,
-    "trial-acceptance": TrialAcceptanceForm,
-    "review-submission": ReviewSubmissionForm,
-    "code-review": CodeReviewForm,
-    "release": ReleaseForm,
-}
+def form_class(name: str) -> type[GateForm]:
+    """A gate form by class name, as the catalogue names it (`form:` of each gate)."""
+    found = _FORM_CLASSES.get(name)
+    if found is None:
+        raise KeyError(f"未知的表单 {name} / unknown form {name}; known: {', '.join(sorted(_FORM_CLASSES))}")
+    return found
 
 
 class FormError(ValueError):
@@ -395,14 +384,9 @@ class FormError(ValueError):
         super().__init__(f"{gate}: {lines}")
 
 
-def validate_form(gate: str, data: dict) -> GateForm:
-    """Parse and fully check a decision for `gate`; raise FormError naming every bad field."""
-    try:
-        form_cls = FORMS[gate]
-    except KeyError:
-        raise FormError(
-            gate, [FormProblem(field="gate", rule="unknown-gate", message=f"未知的关卡 {gate} / unknown gate {gate}")]
-        ) from None
+def validate_form(gate: str, form_cls: type[GateForm], data: dict) -> GateForm:
+    """Parse and fully check a decision for `gate` (its form `form_cls`); raise FormError
+    naming every bad field. `Catalogue.validate_form(gate_id, data)` finds the form."""
     try:
         form = form_cls.model_validate(data)
     except ValidationError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from launch.domain.catalogue import default_catalogue
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +23,7 @@ from launch.app.links import (
     staff_link,
     verify_token,
 )
-from launch.domain.forms import validate_form
+
 from launch.wechat.events import (
     AuditDelay,
     AuditFail,
@@ -261,7 +263,7 @@ def test_mapping(event, expected):
     assert [(g, d["outcome"]) for g, d in got] == expected
     for gate, data in got:
         assert data["decided_by"] == DECIDED_BY
-        validate_form(gate, data)  # every mapped decision passes its gate's form
+        default_catalogue().validate_form(gate, data)  # every mapped decision passes its gate's form
     if not expected and not isinstance(event, UnknownEvent):
         assert note_for(event)
     if isinstance(event, UnknownEvent):
@@ -272,12 +274,12 @@ def test_mapping_details():
     (gate, data), = decisions_for(audit_fail("", "m1|m2"))
     assert data["reason"] and data["screenshots"] == ["m1", "m2"]  # no reason from WeChat still passes the form
     (gate, data), = decisions_for(audit_fail("长" * 3000))
-    validate_form(gate, data)
+    default_catalogue().validate_form(gate, data)
     assert decisions_for(fast(89249, appid=None, msg="任务执行中")) == []
     assert "任务执行中" in note_for(fast(89249, appid=None, msg="任务执行中"))
     (gate, data), = decisions_for(fast(0))
     assert gate == "subject-info" and data["appid"] == WX
-    validate_form(gate, data)
+    default_catalogue().validate_form(gate, data)
     (gate, data), = decisions_for(filing(5))
     assert data["reason"] == "管局驳回，详见备案平台 / rejected by the bureau, see the filing platform"
     assert "备案号" in note_for(filing(6)) and decisions_for(filing(6)) == []

@@ -12,6 +12,8 @@ Sources (quoted in each test; docs/domain-rules.md lists them):
 
 from __future__ import annotations
 
+from launch.domain.catalogue import default_catalogue
+
 import copy
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -25,7 +27,7 @@ from launch.domain.alerts import default_ladders, planned_rungs
 from launch.domain.calendar import WorkCalendar
 from launch.domain.catalogue import load_catalogue
 from launch.domain.deadlines import gate_due
-from launch.domain.forms import FormError, validate_form
+from launch.domain.forms import FormError
 from launch.domain.intake import parse_intake
 from launch.domain.rules import KnownFacts, RuleConfig, RuleConfigError, check
 from launch.wechat.events import IcpFilingResult, IcpVerifyResult
@@ -66,7 +68,7 @@ def test_face_verification_order_materials_then_face_task_then_submission(cat):
     assert filing.index("filing-submission") < filing.index("first-review") < filing.index("sms-verification")
     assert filing.index("sms-verification") < filing.index("bureau-review")
     assert cat.gate("filing-materials").actor == "staff"
-    assert "verify_task_id" in validate_form("filing-submission", {"decided_by": "运营", "verify_task_id": "R5PqRPNb6G"}).payload()
+    assert "verify_task_id" in default_catalogue().validate_form("filing-submission", {"decided_by": "运营", "verify_task_id": "R5PqRPNb6G"}).payload()
 
 
 def test_face_verification_notice_lives_24_hours_with_an_urgent_ladder(cat):
@@ -103,7 +105,7 @@ def test_face_verification_push_carries_the_task_id():
     ev = IcpVerifyResult.from_fields({"task_id": "R5PqRPNb6GmG3i0rqd4pTg", "verify_appid": WX, "result": 3})
     ((gate, data),) = decisions_for(ev)
     assert (gate, data["outcome"], data["task_id"]) == ("face-verification", "passed", "R5PqRPNb6GmG3i0rqd4pTg")
-    validate_form(gate, data)
+    default_catalogue().validate_form(gate, data)
 
 
 # ---------------------------------------------------------------- 7. SMS: resubmit, then a new SMS
@@ -116,7 +118,7 @@ def test_filing_resubmission_comes_before_a_new_sms(cat):
     assert (gate.phase, gate.actor) == ("filing", "staff")
     assert "重新提交" in gate.todo_zh and "新短信" in gate.todo_zh
     assert cat.gate("sms-verification").deadline.hours == 24 and cat.gate("sms-verification").ladder == "sms"
-    assert validate_form("filing-resubmission", {"decided_by": "运营"}).outcome == "resubmitted"
+    assert default_catalogue().validate_form("filing-resubmission", {"decided_by": "运营"}).outcome == "resubmitted"
 
 
 def test_sms_timeout_push_still_maps_to_the_sms_gate():
@@ -262,15 +264,15 @@ def test_trial_acceptance_setting_defaults_on(monkeypatch):
 
 
 def test_trial_acceptance_form_records_members_qr_and_acceptance():
-    form = validate_form("trial-acceptance", {"decided_by": "客户林", "outcome": "accepted",
+    form = default_catalogue().validate_form("trial-acceptance", {"decided_by": "客户林", "outcome": "accepted",
                                               "trial_members": ["13812345678", "wx_lin"], "qr_shared": True})
     assert form.payload() == {"outcome": "accepted", "trial_members": ["138****5678", "wx_lin"], "qr_shared": True}
     with pytest.raises(FormError) as err:
-        validate_form("trial-acceptance", {"decided_by": "客户林", "outcome": "accepted"})
+        default_catalogue().validate_form("trial-acceptance", {"decided_by": "客户林", "outcome": "accepted"})
     assert {p.rule for p in err.value.problems} == {"trial-members-required", "trial-qr-required"}
     assert all(" / " in p.message for p in err.value.problems)
     with pytest.raises(FormError) as err:
-        validate_form("trial-acceptance", {"decided_by": "客户林", "outcome": "changes_requested"})
+        default_catalogue().validate_form("trial-acceptance", {"decided_by": "客户林", "outcome": "changes_requested"})
     assert [p.field for p in err.value.problems] == ["feedback"]
 
 

@@ -4,6 +4,8 @@ receives"; shared/wechat-platform.md "Registration"). Pure: no server, no store.
 
 from __future__ import annotations
 
+from launch.domain.catalogue import default_catalogue
+
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 import yaml
 
 from launch.domain.catalogue import load_catalogue
-from launch.domain.forms import FormError, MiniProgramProfileForm, validate_form
+from launch.domain.forms import FormError, MiniProgramProfileForm
 from launch.domain.intake import SubjectType, load_intake, parse_intake
 from launch.domain.profile import ProfileChange, changes_in_window, profile_changes, profile_problems
 from launch.domain.rules import KnownFacts, RuleConfig, check
@@ -145,7 +147,7 @@ def test_notify_third_fasteregister_answers_the_legal_person_path_not_reuse():
         {"appid": "wx0123456789abcdef", "status": 0, "info": {"code": "X"}}))
     assert [gate for gate, _ in ok.decisions] == ["subject-info"]
     assert ok.decisions[0][1]["appid"] == "wx0123456789abcdef"
-    validate_form("subject-info", ok.decisions[0][1])  # no original id in the push: still valid
+    default_catalogue().validate_form("subject-info", ok.decisions[0][1])  # no original id in the push: still valid
     failed = plan_for(FastRegisterResult.from_fields({"status": 89249, "msg": "任务执行中", "info": {"code": "X"}}))
     assert failed.decisions == [] and "89249" in failed.note
     for plan in (ok, failed):
@@ -163,7 +165,7 @@ def test_fast_registration_reuse_answers_at_once(response, outcome):
     is_wx_verify_succ, is_link_succ)"; registered but 认证 failed is its own outcome."""
     gate, data = fastregister_answer(response)
     assert gate == "fast-registration" and data["outcome"] == outcome
-    form = validate_form(gate, data)
+    form = default_catalogue().validate_form(gate, data)
     if outcome != "failed":
         assert form.appid == "wx0123456789abcdef" and form.linked is True
     assert (outcome in form.passing_outcomes) is (outcome != "failed")
@@ -171,91 +173,11 @@ def test_fast_registration_reuse_answers_at_once(response, outcome):
 
 def test_fast_registration_registered_unverified_needs_appid():
     with pytest.raises(FormError) as exc:
-        validate_form("fast-registration", {"decided_by": "x", "outcome": "registered_unverified"})
+        default_catalogue().validate_form("fast-registration", {"decided_by": "x", "outcome": "registered_unverified"})
     assert exc.value.problems[0].field == "appid"
 
 
 # ---------------------------------------------------------------- items 2–3: the registration loop
-
-
-@dataclass
-class D:
-    outcome: str
-    passed: bool
-
-
-class FakeGates:
-    """Answers gates from a script; records (gate, attempt) in the order the flow asks."""
-
-    PASS = {"official-account-authorization": "done", "fast-registration": "succeeded", "admin-binding": "done",
-            "email-activation": "done", "subject-info": "submitted", "wechat-verification": "passed",
-            "mini-program-profile": "set"}
-
-    def __init__(self, script: dict[str, list[str]] | None = None, refuse_profile: int = 0):
-        self.script = script or {}
-        self.calls: list[tuple[str, int]] = []
-        self.refuse_profile = refuse_profile
-
-    def gate(self, gate_id: str, attempt: int):
-        self.calls.append((gate_id, attempt))
-        scripted = self.script.get(gate_id, [])
-        outcome = scripted[attempt - 1] if attempt <= len(scripted) else self.PASS[gate_id]
-        passing = load_catalogue().gate(gate_id).form.passing_outcomes
-        return D(outcome, outcome in passing)
-
-    def profile_refused(self, attempt: int) -> bool:
-        return attempt <= self.refuse_profile
-
-
-@dataclass
-class Info:
-    registration_path: str
-    subject_type: str = "enterprise"
-    launch_id: str = "l-test"
-
-
-def run_registration(info: Info, fake: FakeGates) -> list[tuple[str, int]]:
-    from flows.launch_flow import register
-
-    register(info, fake.gate, fake.profile_refused, load_catalogue())
-    return fake.calls
-
-
-def test_wechat_verification_failed_reopens_only_the_verification_standalone():
-    """Issue 10 item 3: a failed 认证 resubmits the 认证, not the whole registration path."""
-    calls = run_registration(Info("standalone"), FakeGates({"wechat-verification": ["failed", "failed"]}))
-    assert calls == [("email-activation", 1), ("subject-info", 1), ("wechat-verification", 1),
-                     ("wechat-verification", 2), ("wechat-verification", 3), ("mini-program-profile", 1)]
-
-
-def test_fast_registration_registered_unverified_goes_to_verification_only():
-    """Registered but 认证 failed: the account exists; only the 认证 is done again."""
-    fake = FakeGates({"fast-registration": ["registered_unverified"], "wechat-verification": ["failed"]})
-    calls = run_registration(Info("reuse_official_account"), fake)
-    assert calls == [("official-account-authorization", 1), ("fast-registration", 1), ("admin-binding", 1),
-                     ("wechat-verification", 1), ("wechat-verification", 2), ("mini-program-profile", 1)]
-
-
-def test_fast_registration_verified_skips_verification():
-    calls = run_registration(Info("reuse_official_account"), FakeGates())
-    assert calls == [("official-account-authorization", 1), ("fast-registration", 1), ("admin-binding", 1),
-                     ("mini-program-profile", 1)]
-
-
-def test_fast_registration_failed_authorises_again():
-    calls = run_registration(Info("reuse_official_account"), FakeGates({"fast-registration": ["failed"]}))
-    assert calls[:4] == [("official-account-authorization", 1), ("fast-registration", 1),
-                         ("official-account-authorization", 2), ("fast-registration", 2)]
-
-
-def test_individual_standalone_has_no_verification():
-    calls = run_registration(Info("standalone", "individual"), FakeGates())
-    assert [g for g, _ in calls] == ["email-activation", "subject-info", "mini-program-profile"]
-
-
-def test_mini_program_profile_refused_is_asked_again():
-    calls = run_registration(Info("standalone"), FakeGates(refuse_profile=1))
-    assert calls[-2:] == [("mini-program-profile", 1), ("mini-program-profile", 2)]
 
 
 # ---------------------------------------------------------------- item 5: the profile gate
@@ -285,14 +207,14 @@ def test_mini_program_profile_must_be_set(field, value, rule):
     """wechat-platform.md: submit_audit 86002 "name/avatar/intro not set", 85008 "category not
     set"; get_icp_entrance_info 1025–1027 "information or category missing"."""
     with pytest.raises(FormError) as exc:
-        validate_form("mini-program-profile", {**PROFILE, field: value})
+        default_catalogue().validate_form("mini-program-profile", {**PROFILE, field: value})
     (problem,) = exc.value.problems
     assert problem.field == field and problem.rule == rule
     assert " / " in problem.message and rule in problem.message
 
 
 def test_mini_program_profile_categories_from_the_command_line():
-    form = validate_form("mini-program-profile", {**PROFILE, "categories": "餐饮服务|外卖", "avatar_set": "true",
+    form = default_catalogue().validate_form("mini-program-profile", {**PROFILE, "categories": "餐饮服务|外卖", "avatar_set": "true",
                                                   "name_changes": "1"})
     assert form.categories == ["餐饮服务", "外卖"] and form.avatar_set is True and form.name_changes == 1
 
