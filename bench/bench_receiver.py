@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_receiver.py [--pushes 3000] [--clients 4] [--timeout 180]
 
 Starts, each in its own process on a free loopback port:
-  - ours: the real receiver (launch.api.create_app) on a SQLite store in a temp folder,
+  - ours: the real receiver (launch.receiver.app.create_app) on a SQLite store in a temp folder,
     with its background applier running (it applies what lands, as in production);
   - bare: a FastAPI route that reads the body and answers "success", nothing else.
 Then sends the same N signed-and-encrypted pushes (distinct nonces, distinct events; some
@@ -86,9 +86,10 @@ def serve(kind: str, port: int) -> None:
     import uvicorn
 
     if kind == "ours":
-        from launch.api import create_app
+        from launch.app import Resources
+        from launch.receiver.app import create_app
 
-        app = create_app(applier=os.environ.get("BENCH_NO_APPLIER") != "1")
+        app = create_app(Resources.from_settings(), applier=os.environ.get("BENCH_NO_APPLIER") != "1")
     else:
         app = bare_app()
 

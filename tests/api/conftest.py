@@ -1,6 +1,6 @@
 """A real receiver for the API tests: uvicorn on a free loopback port in a background
-thread, a real store (SQLite file in a temp folder) reached through WEAPP_LAUNCH_* and
-runtime.reset(), real HTTP with httpx.
+thread, a real store (SQLite file in a temp folder) in the Resources handed to create_app
+(tests.support.resources.make_resources, the system clock), real HTTP with httpx.
 
 One server per module (start-up is well under a second); every test creates its own
 clients and launches, so tests do not see each other's rows.
@@ -22,7 +22,8 @@ import pytest
 import uvicorn
 from sqlalchemy import func, select
 
-from launch import runtime
+from launch.app import SystemClock
+from launch.app.resources import Resources
 from launch.store.models import Decision, InboxEvent, Nonce, Step
 from launch.wechat.crypto import PushCrypto
 from launch.wechat.events import to_json, to_xml
@@ -46,6 +47,11 @@ class Receiver:
     app: object
     client: httpx.Client
     server: uvicorn.Server
+
+    @property
+    def res(self) -> Resources:
+        """The resources the receiver runs on: its store, settings, catalogue and clock."""
+        return self.app.state.receiver.res
 
     # --- pushes -------------------------------------------------------------------
 
@@ -91,9 +97,17 @@ class Receiver:
         return self.client.post(self.url + path, params=params, content=body)
 
 
+_RES: list[Resources] = []  # the module's receiver resources, for the helpers below
+
+
+def current() -> Resources:
+    """The resources of the receiver the running test module started."""
+    return _RES[-1]
+
+
 def counts() -> dict[str, int]:
     """Rows of the tables a push or a decision may change."""
-    store = runtime.store()
+    store = current().store
     with store.session() as s:
         return {
             "inbox": s.scalar(select(func.count()).select_from(InboxEvent)),
@@ -105,7 +119,7 @@ def counts() -> dict[str, int]:
 
 def wait_applied(event_key: str | None = None, timeout: float = 15.0):
     """Wait until the inbox row (or every row) has been applied by the background applier."""
-    store = runtime.store()
+    store = current().store
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if event_key is not None:
@@ -138,10 +152,13 @@ def plain_receiver(receiver):
     """A second receiver on the same store for a test platform that sends plaintext
     (WEAPP_LAUNCH_WECHAT_ALLOW_PLAINTEXT=true). No applier of its own: the first
     receiver's periodic applier applies what it lands."""
-    from launch.api import create_app
+    from launch.receiver.app import create_app
 
-    settings = runtime.settings().model_copy(update={"wechat_allow_plaintext": True})
-    app = create_app(settings, applier=False)
+    res = receiver.res
+    settings = res.settings.model_copy(update={"wechat_allow_plaintext": True})
+    # the same store, seen through settings that allow plaintext
+    plain = Resources(settings=settings, clock=res.clock, _store=res.store)
+    app = create_app(plain, applier=False)
     server, thread, url = _serve(app)
     client = httpx.Client(timeout=30)
     try:
@@ -154,25 +171,25 @@ def plain_receiver(receiver):
 
 @pytest.fixture(scope="module")
 def receiver(tmp_path_factory):
-    base = tmp_path_factory.mktemp("receiver")
-    env = {
-        "WEAPP_LAUNCH_HOME": str(base / "home"),
-        "WEAPP_LAUNCH_DATABASE_URL": f"sqlite:///{base / 'store.db'}",
-        "WEAPP_LAUNCH_WECHAT_TOKEN": TOKEN,
-        "WEAPP_LAUNCH_WECHAT_ENCODING_AES_KEY": AES_KEY,
-        "WEAPP_LAUNCH_WECHAT_COMPONENT_APPID": COMPONENT_APPID,
-        "WEAPP_LAUNCH_API_KEY": API_KEY,
-        "WEAPP_LAUNCH_MAX_BODY_BYTES": str(16 * 1024),
-        "WEAPP_LAUNCH_TIMESTAMP_WINDOW_SECONDS": "300",
-    }
-    mp = pytest.MonkeyPatch()
-    for key, value in env.items():
-        mp.setenv(key, value)
-    mp.delenv("WEAPP_LAUNCH_LINK_SECRET", raising=False)
-    runtime.reset()
-    from launch.api import create_app
+    from launch.receiver.app import create_app
+    from tests.support.resources import make_resources
 
-    app = create_app(applier_interval=1.0)
+    base = tmp_path_factory.mktemp("receiver")
+    mp = pytest.MonkeyPatch()
+    mp.delenv("WEAPP_LAUNCH_LINK_SECRET", raising=False)
+    res = make_resources(
+        base / "home",
+        clock=SystemClock(),  # real pushes carry real timestamps; links expire in real time
+        database_url=f"sqlite:///{base / 'store.db'}",
+        wechat_token=TOKEN,
+        wechat_encoding_aes_key=AES_KEY,
+        wechat_component_appid=COMPONENT_APPID,
+        api_key=API_KEY,
+        max_body_bytes=16 * 1024,
+        timestamp_window_seconds=300,
+    )
+    _RES.append(res)
+    app = create_app(res, applier_interval=1.0)
     server, thread, url = _serve(app)
     client = httpx.Client(timeout=30)
     try:
@@ -181,8 +198,8 @@ def receiver(tmp_path_factory):
         client.close()
         server.should_exit = True
         thread.join(15)
-        runtime.store().close()
-        runtime.reset()
+        _RES.remove(res)
+        res.close()
         mp.undo()
 
 
@@ -207,7 +224,7 @@ def make_launch(receiver):
     """A client and a running launch with its app ids; optionally a waiting step."""
 
     def make(path: str = "standalone", *, credit_code: str | None = None, with_ids: bool = True, steps=()) -> Made:
-        store = runtime.store()
+        store = receiver.res.store
         code = f"t-{uuid.uuid4().hex[:10]}"
         identifiers = {"credit_code": [credit_code]} if credit_code else {}
         client_id = store.add_client(code, "测试公司", "测试小程序", "广东", "enterprise", path, {"t": 1}, identifiers)
@@ -215,7 +232,7 @@ def make_launch(receiver):
         appid, original_id = "wx" + hexid(16), "gh_" + hexid(12)
         if with_ids:
             store.set_app_ids(launch.id, appid, original_id)
-        now = runtime.now()
+        now = receiver.res.now()
         for step, attempt, status in steps:
             store.open_step(launch.id, step, attempt, started_at=now - timedelta(minutes=5),
                             due_at=now + timedelta(days=1), status="waiting")

@@ -12,8 +12,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from launch import runtime
-from tests.api.conftest import API_KEY, COMPONENT_APPID, counts
+from tests.api.conftest import API_KEY, COMPONENT_APPID, counts, current
 
 ROUTES = [
     ("GET", "/wechat/auth"),
@@ -61,11 +60,11 @@ bodies = st.one_of(st.binary(max_size=400), text.map(str.encode), xmlish.map(str
 
 @pytest.fixture(scope="module")
 def target(receiver):
-    store = runtime.store()
+    store = current().store
     client_id = store.add_client("prop-client", "属性测试", "小程序", "广东", "enterprise", "standalone", {}, {})
     launch = store.create_launch(client_id)
     store.set_app_ids(launch.id, "wx00000000000000ab", "gh_0000000000ab")
-    now = runtime.now()
+    now = current().now()
     store.open_step(launch.id, "code-review", 1, started_at=now - timedelta(minutes=1), status="waiting")
     return launch.id
 
@@ -103,7 +102,7 @@ def requests(draw, launch_id):
 @given(data=st.data())
 def test_never_5xx_and_launches_unchanged(receiver, target, data):
     method, path, params, headers, body, raw_query = data.draw(requests(target))
-    store = runtime.store()
+    store = current().store
     before = counts()
     steps_before = store.steps_for(target)
     url = receiver.url + path
@@ -161,7 +160,7 @@ def test_authenticated_forms_never_5xx(receiver, target, gate, body, decided_by)
 @given(body=st.one_of(xmlish, jsonish, text), aes=st.booleans(), fmt=st.sampled_from(["xml", "json"]))
 def test_signed_arbitrary_pushes_never_5xx(receiver, target, body, aes, fmt):
     """Correctly signed (and encrypted) pushes whose message is anything at all."""
-    store = runtime.store()
+    store = current().store
     before = counts()
     steps_before = store.steps_for(target)
     r = receiver.push(body, aes=aes, fmt=fmt, envelope_id=COMPONENT_APPID, id_element="AppId")

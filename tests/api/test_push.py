@@ -10,11 +10,10 @@ from datetime import timedelta
 
 import pytest
 
-from launch import runtime
 from launch.wechat.crypto import PushCrypto
 from launch.wechat.events import parse_event, to_json, to_xml
 from launch.wechat.mapping import DECIDED_BY
-from tests.api.conftest import AES_KEY, COMPONENT_APPID, TOKEN, counts, wait_applied
+from tests.api.conftest import AES_KEY, COMPONENT_APPID, TOKEN, counts, current, wait_applied
 from tests.support.intakes import fresh_credit_code
 
 
@@ -138,7 +137,7 @@ def test_each_event_lands_and_decides(receiver, plain_receiver, make_launch, cas
     assert r.status_code == 200, r.text
     assert r.text == "success" and r.headers["content-type"].startswith("text/plain")
 
-    store = runtime.store()
+    store = current().store
     plaintext = to_xml(message) if fmt == "xml" else to_json(message)
     row = wait_applied(parse_event(plaintext).event_key)
     assert row.result == expected, row.error
@@ -170,7 +169,7 @@ def test_each_event_lands_and_decides(receiver, plain_receiver, make_launch, cas
 
 def test_audit_found_by_path_appid_when_original_id_unknown(receiver, make_launch):
     made = make_launch()
-    store = runtime.store()
+    store = current().store
     # a launch that knows its appid only (fast registration gives no original id)
     made2 = make_launch(with_ids=False)
     store.set_app_ids(made2.launch_id, appid=made2.appid)
@@ -191,7 +190,7 @@ def test_push_for_no_launch_is_kept_and_marked(receiver):
     wait_applied()
     after = counts()
     assert after["inbox"] == before["inbox"] + 1 and after["decisions"] == before["decisions"]
-    row = runtime.store().find_event(f"audit_success:gh_000000000000:{msg['SuccTime']}:{msg['CreateTime']}")
+    row = current().store.find_event(f"audit_success:gh_000000000000:{msg['SuccTime']}:{msg['CreateTime']}")
     assert row.result == "no-launch" and row.launch_id is None
 
 
@@ -203,12 +202,12 @@ def test_early_push_is_taken_when_the_gate_is_reached(receiver, make_launch):
     r = receiver.push(icp_filing(4, 2)(made))
     assert r.status_code == 200
     wait_applied()
-    store = runtime.store()
+    store = current().store
     for gate, outcome in (("first-review", "passed"), ("sms-verification", "verified")):
         decision = store.get_decision(made.launch_id, gate, 1)
         assert decision is not None and decision.outcome == outcome and decision.consumed_at is None
     # the flow reaches the gate later: attempt 1 opens and finds the decision waiting for it
-    store.open_step(made.launch_id, "first-review", 1, started_at=runtime.now())
+    store.open_step(made.launch_id, "first-review", 1, started_at=current().now())
     from launch.domain.decisions import target_attempt
 
     assert store.get_decision(made.launch_id, "first-review", 1).channel == "wechat"
@@ -217,12 +216,12 @@ def test_early_push_is_taken_when_the_gate_is_reached(receiver, make_launch):
 
 def test_push_decides_the_waiting_attempt(receiver, make_launch):
     made = make_launch(steps=[("code-review", 1, "rejected"), ("code-review", 2, "waiting")])
-    runtime.store().record_decision(made.launch_id, "code-review", 1, "failed", "x", "cli", {"reason": "r"})
-    runtime.store().mark_decision_consumed(runtime.store().get_decision(made.launch_id, "code-review", 1).id)
+    current().store.record_decision(made.launch_id, "code-review", 1, "failed", "x", "cli", {"reason": "r"})
+    current().store.mark_decision_consumed(current().store.get_decision(made.launch_id, "code-review", 1).id)
     r = receiver.push(audit_success(made), path=f"/wechat/{made.appid}/events", envelope_id=made.original_id)
     assert r.status_code == 200
     wait_applied()
-    d = runtime.store().get_decision(made.launch_id, "code-review", 2)
+    d = current().store.get_decision(made.launch_id, "code-review", 2)
     assert d is not None and d.outcome == "passed" and d.channel == "wechat"
 
 
@@ -233,9 +232,9 @@ def test_refused_decision_is_recorded_on_the_row(receiver, make_launch):
     r = receiver.push(fast_ok(made))
     assert r.status_code == 200
     wait_applied()
-    (row,) = runtime.store().events_for(made.launch_id)
+    (row,) = current().store.events_for(made.launch_id)
     assert row.result == "refused" and "gate" in row.error
-    assert runtime.store().history(made.launch_id) == []
+    assert current().store.history(made.launch_id) == []
 
 
 # --- duplicates and replays ----------------------------------------------------------
@@ -254,7 +253,7 @@ def test_duplicate_push_is_a_no_op(receiver, make_launch):
     wait_applied()
     after = counts()
     assert after["inbox"] == before["inbox"] and after["decisions"] == before["decisions"]
-    assert len(runtime.store().history(made.launch_id)) == 1
+    assert len(current().store.history(made.launch_id)) == 1
 
 
 def test_replayed_nonce_is_refused(receiver, make_launch):
@@ -267,7 +266,7 @@ def test_replayed_nonce_is_refused(receiver, make_launch):
     r = receiver.push(other, nonce=nonce)
     assert r.status_code == 409 and r.json()["error"] == "replayed-nonce"
     assert counts() == before
-    assert [d.gate for d in runtime.store().history(made.launch_id)] == ["face-verification"]
+    assert [d.gate for d in current().store.history(made.launch_id)] == ["face-verification"]
 
 
 # --- refusals change nothing -----------------------------------------------------------
@@ -313,7 +312,7 @@ def test_refusals_leave_no_trace(receiver, make_launch):
     _refused(c, c.push(good, path="/wechat/not-an-app/events"), 404, "unknown-app")
 
     assert counts() == before
-    assert runtime.store().history(made.launch_id) == []
+    assert current().store.history(made.launch_id) == []
 
 
 MALFORMED = [
@@ -356,7 +355,7 @@ def test_malformed_and_hostile_bodies_are_refused(receiver, plain_receiver, make
         _refused(sender, sender.push(hostile.encode(), aes=aes, envelope_id=COMPONENT_APPID,
                                      id_element="AppId"), 400, "xml-entities")
     assert counts() == before
-    assert runtime.store().history(made.launch_id) == []
+    assert current().store.history(made.launch_id) == []
 
 
 def test_hostile_envelopes_are_refused(receiver):
@@ -371,7 +370,7 @@ def test_hostile_envelopes_are_refused(receiver):
 
 def test_oversized_bodies_are_refused(receiver):
     before = counts()
-    limit = runtime.settings().max_body_bytes
+    limit = current().settings.max_body_bytes
     big = {"AppId": COMPONENT_APPID, "CreateTime": now_ts(), "InfoType": "component_verify_ticket",
            "ComponentVerifyTicket": "x" * (limit + 10)}
     # by Content-Length
@@ -413,17 +412,12 @@ def test_unconfigured_or_unknown_routes_are_4xx(receiver):
 
 
 def test_nonce_window_outlives_the_timestamp_window():
-    from launch.api import _Receiver
+    from launch.app.inbox import nonce_lifetime
+    from launch.settings import Settings
 
-    class S:
-        timestamp_window_seconds = 300
-        api_key = None
-        wechat_token = None
-        wechat_encoding_aes_key = None
-        wechat_component_appid = None
-
-    assert _Receiver(S(), None).nonce_ttl > 2 * 300 - 1
-    assert timedelta(seconds=_Receiver(S(), None).nonce_ttl) > timedelta(minutes=10)
+    ttl = nonce_lifetime(Settings(timestamp_window_seconds=300))
+    assert ttl > 2 * 300 - 1
+    assert timedelta(seconds=ttl) > timedelta(minutes=10)
 
 
 def test_concurrent_pushes_group_commit(receiver, make_launch):
@@ -457,7 +451,7 @@ def test_concurrent_pushes_group_commit(receiver, make_launch):
     wait_applied()
     after = counts()
     assert after["inbox"] == before["inbox"] + 40 + 1 + 1
-    assert [(d.gate, d.outcome) for d in runtime.store().history(made.launch_id)] == [("bureau-review", "rejected")]
+    assert [(d.gate, d.outcome) for d in current().store.history(made.launch_id)] == [("bureau-review", "rejected")]
 
 
 def test_land_batch_in_one_transaction(receiver, make_launch):
@@ -468,11 +462,11 @@ def test_land_batch_in_one_transaction(receiver, make_launch):
     other = parse_event(to_xml(icp_filing(2)(made)))
     receiver.app.state.applier.stop()
     try:
-        got = land_batch(runtime.resources(), [Landing(ev, "n-batch-1"), Landing(ev, "n-batch-2"), Landing(other, "n-batch-1"),
+        got = land_batch(receiver.res, [Landing(ev, "n-batch-1"), Landing(ev, "n-batch-2"), Landing(other, "n-batch-1"),
                           Landing(other, None)])
         assert [(g.created, g.replayed) for g in got] == [(True, False), (False, False), (False, True), (True, False)]
         assert got[0].inbox_id == got[1].inbox_id and got[2].inbox_id is None
-        again = land_batch(runtime.resources(), [Landing(ev, "n-batch-1")])
+        again = land_batch(receiver.res, [Landing(ev, "n-batch-1")])
         assert again[0].replayed
     finally:
         receiver.app.state.applier.start()

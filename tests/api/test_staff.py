@@ -6,9 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from launch import runtime
 from launch.app.links import LinkKeys, make_token, staff_link
-from tests.api.conftest import API_KEY, counts
+from tests.api.conftest import API_KEY, counts, current
 
 
 def post(receiver, made, gate, data, *, key=None, token=None, query_token=None, launch_id=None):
@@ -25,7 +24,7 @@ def post(receiver, made, gate, data, *, key=None, token=None, query_token=None, 
 
 
 def token_for(launch_id, gate, attempt=1, hours=1):
-    return make_token(launch_id, gate, attempt, runtime.now() + timedelta(hours=hours), runtime.settings().link_keys())
+    return make_token(launch_id, gate, attempt, current().now() + timedelta(hours=hours), current().settings.link_keys())
 
 
 def test_api_key_records_a_decision(receiver, make_launch):
@@ -34,7 +33,7 @@ def test_api_key_records_a_decision(receiver, make_launch):
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["status"] == "recorded" and body["attempt"] == 1 and body["resumed"] is False
-    d = runtime.store().get_decision(made.launch_id, "design-confirmation", 1)
+    d = current().store.get_decision(made.launch_id, "design-confirmation", 1)
     assert d.channel == "api" and d.actor == "王五" and d.outcome == "confirmed"
     # the same again: a duplicate, nothing changes
     before = counts()
@@ -50,11 +49,11 @@ def test_signed_link_records_a_decision(receiver, make_launch):
     # in the URL of a POST the token is refused, and nothing is recorded
     r = post(receiver, made, "bureau-review", data, query_token=token)
     assert r.status_code == 401 and r.json()["error"] == "token-in-query"
-    assert runtime.store().get_decision(made.launch_id, "bureau-review", 1) is None
+    assert current().store.get_decision(made.launch_id, "bureau-review", 1) is None
     r = post(receiver, made, "bureau-review", data, token=token)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "recorded" and r.json()["attempt"] == 1
-    d = runtime.store().get_decision(made.launch_id, "bureau-review", 1)
+    d = current().store.get_decision(made.launch_id, "bureau-review", 1)
     assert d.channel == "link" and d.payload["filing_number"] == "粤B2-20090059-1626X"
     # the decision made the link dead
     r = post(receiver, made, "bureau-review", data, token=token)
@@ -63,8 +62,8 @@ def test_signed_link_records_a_decision(receiver, make_launch):
 
 def test_staff_link_url(receiver, make_launch):
     made = make_launch(steps=[("content", 1, "waiting")])
-    link = staff_link(runtime.resources(), made.launch_id, "content", 1)
-    assert link.startswith(f"{runtime.settings().public_url}/gates/{made.launch_id}/content?token=")
+    link = staff_link(receiver.res, made.launch_id, "content", 1)
+    assert link.startswith(f"{current().settings.public_url}/gates/{made.launch_id}/content?token=")
     # the link opens the page against the receiver (path and token), whatever public_url says
     path_and_query = link.split("/gates/", 1)[1]
     r = receiver.client.get(f"{receiver.url}/gates/{path_and_query}")
@@ -81,15 +80,15 @@ def test_bad_credentials_are_refused_and_change_nothing(receiver, make_launch):
     other = make_launch(steps=[(gate, 1, "waiting")])
     data = {"decided_by": "李四", "outcome": "passed"}
     before = counts()
-    keys = runtime.settings().link_keys()
+    keys = current().settings.link_keys()
     cases = {
         "missing-credentials": {},
         "bad-api-key": {"key": "wrong"},
         "wrong-launch-or-gate": {"token": token_for(other.launch_id, gate)},
         "expired-token": {"token": token_for(made.launch_id, gate, hours=-1)},
-        "bad-token-signature": {"token": make_token(made.launch_id, gate, 1, runtime.now() + timedelta(hours=1),
+        "bad-token-signature": {"token": make_token(made.launch_id, gate, 1, current().now() + timedelta(hours=1),
                                                     LinkKeys([(keys.signing_kid, b"another-key" * 3)]))},
-        "unknown-link-key": {"token": make_token(made.launch_id, gate, 1, runtime.now() + timedelta(hours=1),
+        "unknown-link-key": {"token": make_token(made.launch_id, gate, 1, current().now() + timedelta(hours=1),
                                                  LinkKeys([("gone", b"another-key" * 3)]))},
         "malformed-token": {"token": "not-a-token"},
         "token-in-query": {"query_token": token_for(made.launch_id, gate)},
@@ -174,13 +173,13 @@ def test_form_page(receiver, make_launch):
 
 def test_form_page_escapes(receiver, make_launch, monkeypatch):
     made = make_launch()
-    from launch.api import _form_page
+    from launch.receiver.pages import render_gate_form
 
-    cat = runtime.catalogue()
+    cat = current().catalogue
     gate = cat.gate("content")
     evil = gate.model_copy(update={"name_zh": "<script>alert(1)</script>", "todo_zh": '"><img src=x onerror=1>'})
     monkeypatch.setattr(type(cat), "gate", lambda self, g: evil)
-    html = _form_page(runtime.store().get_launch(made.launch_id), "content", None)
+    html = render_gate_form(receiver.res, current().store.get_launch(made.launch_id), "content", None, "n0nce")
     assert "<script>alert(1)</script>" not in html and "<img" not in html
     assert "&lt;script&gt;" in html
 

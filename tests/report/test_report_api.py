@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from launch import runtime
-from tests.api.conftest import API_KEY, make_launch, receiver  # noqa: F401 - fixtures
+from tests.api.conftest import API_KEY, current, make_launch, receiver  # noqa: F401 - fixtures
 from tests.support.portfolio import CREDIT_CODE, ID_NUMBER, INDIVIDUAL_NAME, PHONE, seed_portfolio
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -21,8 +20,8 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 @pytest.fixture(scope="module")
 def seeded(receiver):  # noqa: F811
-    store = runtime.store()
-    return seed_portfolio(store, 24, now=runtime.now(), catalogue=runtime.catalogue(), calendar=runtime.calendar())
+    store = current().store
+    return seed_portfolio(store, 24, now=current().now(), catalogue=current().catalogue, calendar=current().calendar)
 
 
 def _rows(html: str) -> list[str]:
@@ -41,7 +40,7 @@ def test_staff_get_the_page_with_the_api_key(receiver, seeded, make_launch):  # 
     assert r.headers["cache-control"] == "no-store" and r.headers["x-content-type-options"] == "nosniff"
     rows = _rows(r.text)
     assert set(seeded) <= set(rows) and made.launch_id in rows
-    assert len(rows) == len(runtime.store().list_launches(status="running"))
+    assert len(rows) == len(current().store.list_launches(status="running"))
     for secret in (PHONE, ID_NUMBER, CREDIT_CODE, INDIVIDUAL_NAME):
         assert secret not in r.text
 
@@ -72,7 +71,7 @@ def test_the_page_renders_in_headless_chromium(receiver, seeded):  # noqa: F811
     from launch.app.report import cjk_font_path
 
     SCREENSHOTS.mkdir(exist_ok=True)
-    open_now = len(runtime.store().list_launches(status="running"))
+    open_now = len(current().store.list_launches(status="running"))
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
@@ -109,8 +108,8 @@ def test_the_page_renders_in_headless_chromium(receiver, seeded):  # noqa: F811
     # the chart itself, as `weapp-launch report` writes it
     from launch.app.report import build_portfolio, render_png
 
-    portfolio = build_portfolio(runtime.store(), catalogue=runtime.catalogue(), calendar=runtime.calendar(),
-                                now=runtime.now(), settings=runtime.settings())
+    portfolio = build_portfolio(current().store, catalogue=current().catalogue, calendar=current().calendar,
+                                now=current().now(), settings=current().settings)
     (SCREENSHOTS / "portfolio-chart.png").write_bytes(render_png(portfolio))
     assert portfolio.chart["rows"] == open_now and len(portfolio.chart["date_ticks"]) >= 4
     if cjk_font_path() is None:

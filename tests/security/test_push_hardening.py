@@ -11,11 +11,10 @@ import time
 import pytest
 from sqlalchemy import delete
 
-from launch import runtime
 from launch.store.models import Nonce
 from launch.wechat.crypto import PushCrypto
 from launch.wechat.events import to_xml
-from tests.api.conftest import AES_KEY, COMPONENT_APPID, TOKEN, counts, hexid, wait_applied
+from tests.api.conftest import AES_KEY, COMPONENT_APPID, TOKEN, counts, current, hexid, wait_applied
 from tests.api.conftest import make_launch, plain_receiver, receiver  # noqa: F401  (fixtures)
 
 
@@ -64,7 +63,7 @@ def test_a_verification_signature_cannot_carry_a_plaintext_push(receiver, make_l
     refused(receiver.client.post(receiver.url + f"/wechat/{made.appid}/events", params=seen, content=forged),
             400, "plaintext-refused")
     assert counts() == before
-    assert runtime.store().get_launch(made.launch_id).appid == made.appid
+    assert current().store.get_launch(made.launch_id).appid == made.appid
 
 
 @pytest.mark.parametrize(
@@ -88,7 +87,7 @@ def test_safe_mode_needs_aes_and_msg_signature(receiver, make_launch, extra, sta
 
 def test_plaintext_only_where_a_setting_allows_it(receiver, plain_receiver, make_launch):
     """WEAPP_LAUNCH_WECHAT_ALLOW_PLAINTEXT (off by default) is the only way plaintext lands."""
-    assert runtime.settings().wechat_allow_plaintext is False
+    assert current().settings.wechat_allow_plaintext is False
     made = make_launch(steps=[("face-verification", 1, "waiting")])
     message = face_passed(made.appid)
     refused(receiver.push(message, aes=False), 400, "plaintext-refused")
@@ -96,7 +95,7 @@ def test_plaintext_only_where_a_setting_allows_it(receiver, plain_receiver, make
     assert r.status_code == 200 and r.text == "success"
     row = wait_applied()
     assert row is None  # every row applied
-    assert [d.gate for d in runtime.store().history(made.launch_id)] == ["face-verification"]
+    assert [d.gate for d in current().store.history(made.launch_id)] == ["face-verification"]
 
 
 # --- replays ---------------------------------------------------------------------------
@@ -125,7 +124,7 @@ def test_replay_is_keyed_on_the_signature_too(receiver, make_launch):
     params = {"timestamp": ts, "nonce": nonce, "encrypt_type": "aes", "msg_signature": env.msg_signature}
     assert receiver.client.post(receiver.url + "/wechat/auth", params=params, content=env.body).status_code == 200
     wait_applied()
-    with runtime.store().session() as s:
+    with current().store.session() as s:
         s.execute(delete(Nonce).where(Nonce.scope == "wechat", Nonce.nonce == nonce))
     before = counts()
     refused(receiver.client.post(receiver.url + "/wechat/auth", params=params, content=env.body),
@@ -184,15 +183,15 @@ def test_audit_result_posted_to_another_apps_url_decides_nothing(receiver, make_
     r = receiver.push(audit, path=f"/wechat/{other.appid}/events", envelope_id=made.original_id)
     assert r.status_code == 200
     wait_applied()
-    rows = [e for e in runtime.store().unapplied_events(limit=1)]
+    rows = [e for e in current().store.unapplied_events(limit=1)]
     assert rows == []
-    assert runtime.store().history(made.launch_id) == []
-    assert runtime.store().history(other.launch_id) == []
+    assert current().store.history(made.launch_id) == []
+    assert current().store.history(other.launch_id) == []
     # the same push on its own app's URL decides its own launch
     audit["CreateTime"] = now_ts() + 1
     assert receiver.push(audit, path=f"/wechat/{made.appid}/events", envelope_id=made.original_id).status_code == 200
     wait_applied()
-    assert [d.gate for d in runtime.store().history(made.launch_id)] == ["code-review"]
+    assert [d.gate for d in current().store.history(made.launch_id)] == ["code-review"]
 
 
 # --- decryption: one answer for every failure ----------------------------------------------

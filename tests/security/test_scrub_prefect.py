@@ -163,10 +163,11 @@ def staff_api(stack, monkeypatch):
     key = "test-" + uuid.uuid4().hex
     monkeypatch.setenv("WEAPP_LAUNCH_API_KEY", key)
     runtime.reset()
-    from launch.api import create_app
+    from launch.app import Resources
+    from launch.receiver.app import create_app
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(applier_interval=1.0), host="127.0.0.1", port=port,
+    server = uvicorn.Server(uvicorn.Config(create_app(Resources.from_settings(), applier_interval=1.0), host="127.0.0.1", port=port,
                                            access_log=False, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

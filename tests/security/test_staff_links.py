@@ -12,9 +12,8 @@ from datetime import timedelta
 
 import pytest
 
-from launch import runtime
 from launch.app.links import LinkKeys, make_token
-from tests.api.conftest import API_KEY, counts, make_launch, receiver  # noqa: F401  (fixtures)
+from tests.api.conftest import API_KEY, counts, current, make_launch, receiver  # noqa: F401  (fixtures)
 
 FORM = {"decided_by": "李四", "outcome": "confirmed"}
 GATE = "design-confirmation"
@@ -25,8 +24,8 @@ def url(receiver, launch_id, gate=GATE):
 
 
 def token(launch_id, gate=GATE, attempt=1, hours=1, keys=None):
-    keys = keys or runtime.settings().link_keys()
-    return make_token(launch_id, gate, attempt, runtime.now() + timedelta(hours=hours), keys)
+    keys = keys or current().settings.link_keys()
+    return make_token(launch_id, gate, attempt, current().now() + timedelta(hours=hours), keys)
 
 
 def post(receiver, launch_id, *, tok=None, query=None, content_type="application/json", body=None, headers=None):
@@ -56,7 +55,7 @@ def test_a_good_link_works_once(receiver, make_launch):
     tok = token(made.launch_id)
     r = post(receiver, made.launch_id, tok=tok)
     assert r.status_code == 200 and r.json()["status"] == "recorded" and r.json()["attempt"] == 1
-    assert runtime.store().get_decision(made.launch_id, GATE, 1).channel == "link"
+    assert current().store.get_decision(made.launch_id, GATE, 1).channel == "link"
     before = counts()
     refused(post(receiver, made.launch_id, tok=tok), 410, "link-used")  # the decision killed it
     r = receiver.client.get(url(receiver, made.launch_id), params={"token": tok})  # the page too
@@ -91,7 +90,7 @@ def test_a_link_to_an_older_attempt_is_stale(receiver, make_launch):
     r = receiver.client.post(url(receiver, made.launch_id, "code-review"), json=body,
                              headers={"X-Weapp-Token": token(made.launch_id, "code-review", attempt=2)})
     assert r.status_code == 200 and r.json()["attempt"] == 2
-    assert runtime.store().get_decision(made.launch_id, "code-review", 1) is None
+    assert current().store.get_decision(made.launch_id, "code-review", 1) is None
 
 
 def test_a_link_for_a_gate_not_opened_yet_is_stale(receiver, make_launch):
@@ -173,8 +172,8 @@ def test_token_encoding_is_strict(receiver, make_launch):
 def test_signature_key_and_target_holes(receiver, make_launch):
     made = make_launch(steps=[(GATE, 1, "waiting"), ("content", 1, "waiting")])
     other = make_launch(steps=[(GATE, 1, "waiting")])
-    keys = runtime.settings().link_keys()
-    settings = runtime.settings()
+    keys = current().settings.link_keys()
+    settings = current().settings
     # the key the links were once derived from (the at-rest key) signs nothing any more
     derived = hashlib.sha256(b"staff-links\x00" + settings.fernet_key()).digest()
     holes = {
@@ -197,7 +196,7 @@ def test_rotation_against_the_running_receiver(receiver, make_launch, monkeypatc
     """The receiver verifies with every listed key; the newest signs. Swap its key list as a
     restart with WEAPP_LAUNCH_LINK_SECRETS="new:…,<old kid>:<old secret>" would."""
     made = make_launch(steps=[(GATE, 1, "waiting")])
-    old = runtime.settings().link_keys()
+    old = current().settings.link_keys()
     old_token = token(made.launch_id, keys=old)
     rotated = LinkKeys([("new", b"n" * 40), (old.signing_kid, old.secret())])
     monkeypatch.setattr(receiver.app.state.receiver, "_link_keys", rotated)
