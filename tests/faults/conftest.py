@@ -33,7 +33,8 @@ from tests.faults.reporter import (  # noqa: F401  (hooks: pytest registers them
     pytest_runtest_logreport,
     pytest_terminal_summary,
 )
-from tests.support.stack import ROOT, Stack, free_port, refresh_in_process_settings
+from tests.support.stack import ROOT, Stack, close_resources, free_port, refresh_in_process_settings, stack_resources
+from tests.support.wait import wait_for  # noqa: F401  (the scenarios' wait loop)
 
 PG_BINDIR = Path(os.environ.get("WEAPP_LAUNCH_TEST_PG_BINDIR", "/usr/lib/postgresql/15/bin"))
 
@@ -198,21 +199,14 @@ def stack_on(base: Path, store_url: str, *, wechat: bool = False, extra_env: dic
     try:
         s.start_server()
         s.apply_env()
-        from launch import runtime
-
-        runtime.store()  # migrate the store once, before any flow-run process opens it
+        stack_resources().store  # migrate the store once, before any flow-run process opens it
         s.start_runner()
         if wechat:
             s.start_api()
         yield s
     finally:
         s.stop()
-        try:
-            from launch import runtime
-
-            runtime.store().close()
-        except Exception:  # noqa: BLE001 - the store may never have opened
-            pass
+        close_resources()
         os.environ.clear()
         os.environ.update(saved)
         refresh_in_process_settings()  # back to the session stack, if one runs
@@ -226,6 +220,21 @@ def sigkill_group(proc: subprocess.Popen | None, timeout: float = 20) -> None:
         return
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout)
+
+
+@pytest.fixture(scope="module")
+def sinks():
+    """Real alert sinks for a module: an aiosmtpd SMTP server and a loopback HTTP "SMS gateway"."""
+    from tests.notifiers.conftest import HttpEndpoint, SmtpServer
+
+    smtp, http = SmtpServer(), HttpEndpoint()
+    smtp.start()
+    http.start()
+    try:
+        yield smtp, http
+    finally:
+        http.stop()
+        smtp.stop()
 
 
 # ---------------------------------------------------------------- scenarios chained on one stack
@@ -246,6 +255,20 @@ class Chain:
                         "where this one starts")
 
 
+@contextmanager
+def chain_on(pg: PrivatePostgres, base: Path, name: str, notifiers: str, *, wechat: bool = False):
+    """A module's Chain: a stack whose store is a new database `name_<random>` of the suite's
+    PostgreSQL, with `notifiers` (YAML or JSON) as its notifiers file (`chain.notifiers`)."""
+    path = base / "notifiers.yaml"
+    path.write_text(notifiers, encoding="utf-8")
+    database = f"{name}_{uuid.uuid4().hex[:8]}"
+    url = pg.create_database(database)
+    with stack_on(base, url, wechat=wechat, extra_env={"WEAPP_LAUNCH_NOTIFIERS_FILE": str(path)}) as stack:
+        c = Chain(stack, pg, database)
+        c.notifiers = path
+        yield c
+
+
 @pytest.fixture
 def scenario(chain, request):
     """The module's chain, for a scenario that continues from the previous one; a failed
@@ -261,9 +284,8 @@ def scenario(chain, request):
 
 
 def launch_gates(launch_id: str) -> list[str]:
-    from launch import runtime
-
-    store, cat = runtime.store(), runtime.catalogue()
+    res = stack_resources()
+    store, cat = res.store, res.catalogue
     launch = store.get_launch(launch_id)
     client = store.get_client(launch.client_id)
     return [g.id for g in cat.gates_for(launch.registration_path, client.subject_type)]
@@ -277,17 +299,17 @@ def new_parked_launch(open_gates: set[str], actor: str = "批量员工") -> tupl
     before the run starts (so it takes them without parking), then started; returns
     (launch id, flow run id, the app ids its subject-info carries). Each launch gets its own
     app id and original id, so pushes find it."""
-    from launch import runtime
+    from devtools.simulator import PASSING
     from launch.app.decisions import submit_decision
     from launch.app.launches import start_launch
     from launch.app.preflight import add_client
-    from devtools.simulator import PASSING
     from tests.flows.helpers import TODAY
     from tests.support.intakes import fresh_intake
 
-    store = runtime.store()
+    res = stack_resources()
+    store = res.store
     intake, _ = fresh_intake()
-    client_id, _ = add_client(runtime.resources(), intake, TODAY)
+    client_id, _ = add_client(res, intake, TODAY)
     launch = store.create_launch(client_id)
     ids = {"appid": "wx" + uuid.uuid4().hex[:16], "original_id": "gh_" + uuid.uuid4().hex[:12]}
     for gate in launch_gates(launch.id):
@@ -296,9 +318,9 @@ def new_parked_launch(open_gates: set[str], actor: str = "批量员工") -> tupl
         data = {"decided_by": actor, **PASSING[gate]}
         if gate in ("subject-info", "fast-registration"):
             data.update(ids)
-        result = submit_decision(runtime.resources(), launch.id, gate, data, "cli", attempt=1)
+        result = submit_decision(res, launch.id, gate, data, "cli", attempt=1)
         assert result.status == "recorded", (gate, result)
-    started = start_launch(runtime.resources(), client_id)
+    started = start_launch(res, client_id)
     assert started["launch_id"] == launch.id
     return launch.id, started["flow_run_id"], ids
 
@@ -316,10 +338,10 @@ def run_to_release(launch_ids: list[str], timeout: float, *, hold: dict | None =
                    repair_every: float | None = 30) -> dict[str, float]:
     """Play every gate still open (the simulator's passing answers) until each launch is
     released; returns each launch's seconds to release. Fails with the open steps if not."""
-    from launch import runtime
     from devtools.simulator import Scenario, Simulator
 
-    sims = {lid: Simulator(lid, Scenario(hold=hold or {}), repair_every=repair_every) for lid in launch_ids}
+    res = stack_resources()
+    sims = {lid: Simulator(lid, Scenario(hold=hold or {}), repair_every=repair_every, res=res) for lid in launch_ids}
     t0 = time.monotonic()
     done: dict[str, float] = {}
     while time.monotonic() - t0 < timeout:
@@ -334,7 +356,7 @@ def run_to_release(launch_ids: list[str], timeout: float, *, hold: dict | None =
         if len(done) == len(sims):
             return done
         time.sleep(0.5)
-    store = runtime.store()
+    store = res.store
     open_steps = {lid: [(s.step, s.attempt, s.status) for s in store.steps_for(lid) if s.status != "done"]
                   for lid in launch_ids if lid not in done}
     raise AssertionError(f"{len(done)}/{len(sims)} launches released after {timeout}s; open steps: {open_steps}")
@@ -342,18 +364,12 @@ def run_to_release(launch_ids: list[str], timeout: float, *, hold: dict | None =
 
 def effects_once(launch_id: str) -> tuple[int, list]:
     """(effects counted, those that ran other than once) from the store's effects ledger."""
-    from launch import runtime
-
-    effects = runtime.store().effects_for(launch_id)
+    effects = stack_resources().store.effects_for(launch_id)
     return len(effects), [(e.effect_key, e.count) for e in effects if e.count != 1]
 
 
 def decisions_per_attempt(launch_id: str) -> dict[tuple[str, int], int]:
-    from collections import Counter
-
-    from launch import runtime
-
-    return dict(Counter((d.gate, d.attempt) for d in runtime.store().history(launch_id)))
+    return dict(Counter((d.gate, d.attempt) for d in stack_resources().store.history(launch_id)))
 
 
 _EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception|Refused|Timeout))\b[:(]?", re.M)
@@ -376,5 +392,5 @@ def log_tail(path: Path, chars: int = 3000) -> str:
         return ""
 
 
-__all__ = ["ROOT", "Chain", "Figures", "PrivatePostgres", "stack_on", "sigkill_group", "new_parked_launch", "passing",
+__all__ = ["ROOT", "Chain", "chain_on", "wait_for", "Figures", "PrivatePostgres", "stack_on", "sigkill_group", "new_parked_launch", "passing",
            "run_to_release", "effects_once", "decisions_per_attempt", "launch_gates", "log_errors", "log_tail"]

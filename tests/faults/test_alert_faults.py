@@ -40,20 +40,22 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
-from launch import runtime
-from launch.domain.alerts import format_due
 from devtools.simulator import Simulator
-from launch.app.watcher import WatchContext, watch_once
+from launch.app import Resources
+from launch.app.watcher import watch_once
+from launch.domain.alerts import format_due
 from notifiers.deliver import idempotency_key
-from tests.faults.conftest import Chain, effects_once, new_parked_launch, stack_on
-from tests.flows.helpers import parked_at, wait_for
+from tests.faults.conftest import Chain, chain_on, effects_once, new_parked_launch
+from tests.flows.helpers import parked_at
 from tests.notifiers.conftest import HttpEndpoint, SmtpServer
+from tests.support.stack import stack_resources
+from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.server, pytest.mark.faults, pytest.mark.postgres, pytest.mark.timeout(600)]
 
@@ -81,30 +83,22 @@ def _notifiers(smtp: SmtpServer, http: HttpEndpoint, phone_read_timeout: float |
 
 
 @pytest.fixture(scope="module")
-def sinks():
-    smtp, http = SmtpServer(), HttpEndpoint()
-    smtp.start()
-    http.start()
-    try:
-        yield smtp, http
-    finally:
-        http.stop()
-        smtp.stop()
-
-
-@pytest.fixture(scope="module")
 def chain(private_pg, sinks, tmp_path_factory):
     smtp, http = sinks
-    base = tmp_path_factory.mktemp("faults-alerts")
-    notifiers = base / "notifiers.yaml"
-    notifiers.write_text(_notifiers(smtp, http), encoding="utf-8")  # default retry, breaker, delay
-    database = f"faults_alerts_{uuid.uuid4().hex[:8]}"
-    url = private_pg.create_database(database)
-    with stack_on(base, url, extra_env={"WEAPP_LAUNCH_NOTIFIERS_FILE": str(notifiers)}) as stack:
-        c = Chain(stack, private_pg, database)
-        c.notifiers = notifiers
+    notifiers = _notifiers(smtp, http)  # default retry, breaker, delay
+    with chain_on(private_pg, tmp_path_factory.mktemp("faults-alerts"), "faults_alerts", notifiers) as c:
         c.clock = None  # the watcher's `now` where the last scenario left it
         yield c
+
+
+def _watcher() -> Resources:
+    """The watcher as a long-running process holds it: the stack's settings and store, the
+    notifiers file read once, now."""
+    res = stack_resources()
+    watcher = replace(res, _store=res.store, _calendar=res.calendar, _catalogue=res.catalogue)
+    config, _, error = watcher.notifier
+    assert config is not None and error is None, error
+    return watcher
 
 
 # ---------------------------------------------------------------- what the sinks hold
@@ -173,7 +167,7 @@ def _passes(start, end, every=PASS_EVERY):
 
 
 def _parked(chain: Chain) -> bool:
-    store = runtime.store()
+    store = stack_resources().store
     [(lid, run_id, _)] = chain.launches
     for gate in OPEN:
         step = store.get_step(lid, gate, 1)
@@ -188,7 +182,7 @@ def _parked(chain: Chain) -> bool:
 def test_both_channels_down_longer_than_the_retry_budget(scenario, sinks, figures):
     chain = scenario
     smtp, http = sinks
-    store = runtime.store()
+    store = stack_resources().store
     smtp.go_down()
     http.go_down()
     t_start = time.monotonic()
@@ -198,21 +192,20 @@ def test_both_channels_down_longer_than_the_retry_budget(scenario, sinks, figure
     ids = [lid for lid, _, _ in chain.launches]
     assert store.list_alerts() == [], "no watcher pass ran yet"
 
-    t0 = runtime.now()
+    t0 = stack_resources().now()
     mail_back, phone_back = t0 + OUTAGE, t0 + OUTAGE + PHONE_LATER
     end = phone_back + timedelta(hours=1)
     events: list[tuple[str, str]] = []
     sent_at: dict[tuple[int, str], object] = {}
     passes = 0
-    ctx = WatchContext.from_runtime()  # as a long-running watcher: the notifiers file read once
-    assert ctx.config is not None and ctx.config_error is None, ctx.config_error
+    watcher = _watcher()  # as a long-running watcher: the notifiers file read once
     t_passes = time.monotonic()
     for now in _passes(t0, end):
         if now >= mail_back and not smtp.is_up:
             smtp.come_back()
         if now >= phone_back and http._server is None:
             http.come_back()
-        p = watch_once(now, repair_runs=False, ctx=ctx)
+        p = watch_once(watcher, now, repair_runs=False)
         passes += 1
         assert p.ok, p.errors
         assert p.failed == [], p.failed  # a down channel never uses up an alert's tries
@@ -308,7 +301,7 @@ def test_both_channels_down_longer_than_the_retry_budget(scenario, sinks, figure
 def test_gateway_slower_than_the_read_timeout(scenario, sinks, figures):
     chain = scenario
     smtp, http = sinks
-    store = runtime.store()
+    store = stack_resources().store
     ids = [lid for lid, _, _ in chain.launches]
     chain.notifiers.write_text(_notifiers(smtp, http, READ_TIMEOUT), encoding="utf-8")  # read every pass
     http.slow_seconds = SLOW_SECONDS
@@ -320,14 +313,14 @@ def test_gateway_slower_than_the_read_timeout(scenario, sinks, figures):
     steps = [store.get_step(lid, gate, 1) for gate in OPEN]
     events: list[tuple[str, str]] = []
     first_try: dict[int, object] = {}
-    ctx = WatchContext.from_runtime()  # the file as it is now
-    assert [c.read_timeout for c in ctx.config.channels] == [None, READ_TIMEOUT]
+    watcher = _watcher()  # the file as it is now
+    assert [c.read_timeout for c in watcher.notifier[0].channels] == [None, READ_TIMEOUT]
     t_passes = time.monotonic()
     passes = skipped = 0
     try:
         while True:
             assert now < start + SLOW_CAP, f"fewer than {SLOW_ALERTS} rungs came due in {SLOW_CAP}"
-            p = watch_once(now, repair_runs=False, ctx=ctx)
+            p = watch_once(watcher, now, repair_runs=False)
             passes += 1
             assert p.ok, p.errors
             assert p.failed == [], p.failed
@@ -408,10 +401,10 @@ def _play(sims: dict) -> list[str] | None:
 def test_the_launches_complete_after_the_alert_faults(scenario, sinks, figures):
     chain = scenario
     smtp, http = sinks
-    store = runtime.store()
+    store = stack_resources().store
     ids = [lid for lid, _, _ in chain.launches]
     t0 = time.monotonic()
-    sims = {lid: Simulator(lid, repair_every=30) for lid in ids}  # the watcher's repair as its schedule runs it
+    sims = {lid: Simulator(lid, repair_every=30, res=stack_resources()) for lid in ids}  # the watcher's repair as its schedule runs it
     released = wait_for(lambda: _play(sims), 300, "the launch to be released", interval=0.5)
     release_s = time.monotonic() - t0
     assert all(store.get_launch(lid).status == "released" for lid in ids)
@@ -419,7 +412,8 @@ def test_the_launches_complete_after_the_alert_faults(scenario, sinks, figures):
     assert not bad, bad
     before = {ch: len(r) for ch, r in _sink_records(smtp, http).items()}
     alerts_before = len(_our_alerts(store, ids))
-    p = watch_once(max(chain.clock + PASS_EVERY, runtime.now()), repair_runs=False)
+    res = _watcher()  # the notifiers file as the last scenario left it
+    p = watch_once(res, max(chain.clock + PASS_EVERY, res.now()), repair_runs=False)
     assert p.ok and p.sent == [] and p.enqueued == [], (p.errors, p.sent, p.enqueued)
     assert {ch: len(r) for ch, r in _sink_records(smtp, http).items()} == before
     assert len(_our_alerts(store, ids)) == alerts_before

@@ -36,6 +36,7 @@ from launch.orchestration.connect import (
     write_stack_file,
 )
 from tests.security.conftest import clean_env
+from tests.support.wait import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ACME = ROOT / "examples" / "client-acme.yaml"
@@ -177,8 +178,8 @@ def test_approve_without_prefect_records_and_says_it_will_be_applied(tmp_path):
     env = {"WEAPP_LAUNCH_HOME": str(home)}
     code = (
         "from datetime import datetime, timezone\n"
-        "from launch import runtime\n"
-        "s = runtime.store()\n"
+        "from launch.app import Resources\n"
+        "s = Resources.from_settings().store\n"
         f"l = s.create_launch({client_id!r})\n"
         "s.set_launch_flow_run(l.id, '00000000-0000-4000-8000-000000000001')\n"
         "s.open_step(l.id, 'email-activation', 1, started_at=datetime.now(timezone.utc),\n"
@@ -221,16 +222,6 @@ def _pause_key(run: dict) -> str | None:
     return (state.get("state_details") or {}).get("pause_key") if state.get("type") == "PAUSED" else None
 
 
-def _wait(predicate, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def restartable(tmp_path_factory):
     """A stack whose Prefect server a test may kill and start again on the same port. The runner
@@ -268,7 +259,7 @@ def test_health_passes_on_a_running_stack(restartable, tmp_path):
     with stack.http() as api:  # one watcher pass, as its schedule would run it
         watcher = api.get("deployments/name/deadline-watcher/default").json()
         run = api.post(f"deployments/{watcher['id']}/create_flow_run", json={}).json()
-    _wait(lambda: (_flow_run(stack, run["id"]).get("state") or {}).get("type") == "COMPLETED", 180,
+    wait_for(lambda: (_flow_run(stack, run["id"]).get("state") or {}).get("type") == "COMPLETED", 180,
           "the watcher pass to complete")
     health = cli(stack.home, "health", "--json", WEAPP_LAUNCH_NOTIFIERS_FILE=str(notifiers))
     body = json.loads(health.stdout)
@@ -290,7 +281,7 @@ def test_a_decision_made_while_prefect_is_down_is_applied_as_soon_as_it_is_back(
     started = json.loads(started.stdout)
     run_id, launch_id = started["flow_run_id"], started["launch_id"]
     assert started["url"].startswith(stack.ui_url)  # the UI URL came from stack.json too
-    _wait(lambda: _pause_key(_flow_run(stack, run_id)) == "email-activation-1", 300, "the run to park")
+    wait_for(lambda: _pause_key(_flow_run(stack, run_id)) == "email-activation-1", 300, "the run to park")
     time.sleep(2)  # its Resume form is saved just after it parks
 
     watcher_runs_before = _watcher_runs(stack)
@@ -315,10 +306,10 @@ def test_a_decision_made_while_prefect_is_down_is_applied_as_soon_as_it_is_back(
     stack.start_server()  # the same port, straight away: its connections' TIME_WAIT does not matter
     back = time.monotonic()
     assert stack.runner.poll() is None, "the runner must outlive a short server outage"
-    _wait(lambda: _pause_key(_flow_run(stack, run_id)) != "email-activation-1" and _flow_run(stack, run_id), 30,
+    wait_for(lambda: _pause_key(_flow_run(stack, run_id)) != "email-activation-1" and _flow_run(stack, run_id), 30,
           "the recorded decision to resume the run (no watcher pass runs here)")
     resumed_after = time.monotonic() - back
-    _wait(lambda: (_pause_key(_flow_run(stack, run_id)) or "email-activation-1") != "email-activation-1", 300,
+    wait_for(lambda: (_pause_key(_flow_run(stack, run_id)) or "email-activation-1") != "email-activation-1", 300,
           "the launch to park at its next gate")
     runner_log = stack.runner_log.read_text(errors="replace")
     assert "delivered a recorded decision" in runner_log, "the runner's retry loop resumed it"

@@ -49,17 +49,17 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from launch import runtime
 from devtools.simulator import WeChatPusher, push_for
+from launch.app.decisions import submit_decision
 from tests.faults.conftest import (
     ROOT,
     Chain,
+    chain_on,
     decisions_per_attempt,
     effects_once,
     log_errors,
@@ -69,9 +69,10 @@ from tests.faults.conftest import (
     sigkill_group,
     stack_on,
 )
-from tests.flows.helpers import parked_at, pause_keys_seen, wait_for
-from tests.notifiers.conftest import HttpEndpoint, SmtpServer
+from tests.flows.helpers import parked_at, pause_keys_seen
 from tests.support.processes import flow_run_processes
+from tests.support.stack import stack_resources
+from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.server, pytest.mark.faults, pytest.mark.postgres, pytest.mark.timeout(1500)]
 
@@ -88,33 +89,16 @@ CLI_THREADS = 8
 
 
 @pytest.fixture(scope="module")
-def sinks():
-    smtp, http = SmtpServer(), HttpEndpoint()
-    smtp.start()
-    http.start()
-    try:
-        yield smtp, http
-    finally:
-        http.stop()
-        smtp.stop()
-
-
-@pytest.fixture(scope="module")
 def chain(private_pg, sinks, tmp_path_factory):
     smtp, http = sinks
-    base = tmp_path_factory.mktemp("faults")
-    notifiers = base / "notifiers.yaml"
-    notifiers.write_text(json.dumps({  # JSON is YAML
+    notifiers = json.dumps({  # JSON is YAML
         "channels": [
             {"name": "ops-mail", "url": smtp.url(), "tags": TAGS},
             {"name": "ops-sms", "url": http.url("/sms"), "tags": TAGS},
         ],
         "retry": {"attempts": 3, "backoff_seconds": [60]},
-    }), encoding="utf-8")
-    database = f"faults_{uuid.uuid4().hex[:8]}"
-    url = private_pg.create_database(database)
-    with stack_on(base, url, wechat=True, extra_env={"WEAPP_LAUNCH_NOTIFIERS_FILE": str(notifiers)}) as stack:
-        c = Chain(stack, private_pg, database)
+    })
+    with chain_on(private_pg, tmp_path_factory.mktemp("faults"), "faults", notifiers, wechat=True) as c:
         c.a = new_parked_launch(A_OPEN)
         c.b = new_parked_launch(B_OPEN)
         c.launches = [c.a, c.b]
@@ -127,7 +111,7 @@ def _all_parked(chain: Chain, key_of) -> bool:
 
 def test_prefect_server_sigkilled_with_launches_parked(scenario, figures):
     chain, stack = scenario, scenario.stack
-    store = runtime.store()
+    store = stack_resources().store
     t0 = time.monotonic()
     n = len(chain.launches)
     wait_for(lambda: _all_parked(chain, lambda lid: f"{FIRST}-1"), 600, f"{n} launches to park at {FIRST}-1")
@@ -140,11 +124,9 @@ def test_prefect_server_sigkilled_with_launches_parked(scenario, figures):
     t_kill = time.monotonic()
     sigkill_group(stack.server)
     lost_id = chain.launches[0][0]
-    from launch.app.decisions import submit_decision
-
     t_submit = time.monotonic()
     try:
-        during = submit_decision(runtime.resources(), lost_id, FIRST, passing(FIRST), "cli")
+        during = submit_decision(stack_resources(), lost_id, FIRST, passing(FIRST), "cli")
         during_outcome = f"{during.status}, resumed={during.resumed}"
     except Exception as exc:  # noqa: BLE001 - what the CLI meets while Prefect is down
         during_outcome = f"raised {type(exc).__name__}"
@@ -161,11 +143,11 @@ def test_prefect_server_sigkilled_with_launches_parked(scenario, figures):
         stack.start_runner()
     # Nothing was lost: every run is still parked at its gate, its Resume form still there.
     assert _all_parked(chain, lambda lid: f"{FIRST}-1"), [
-        (lid, runtime_state(run_id)) for lid, run_id, _ in chain.launches]
+        (lid, prefect_state(run_id)) for lid, run_id, _ in chain.launches]
 
     resumed_now = []
     for lid, _, _ in chain.launches[1:]:
-        result = submit_decision(runtime.resources(), lid, FIRST, passing(FIRST), "cli")
+        result = submit_decision(stack_resources(), lid, FIRST, passing(FIRST), "cli")
         assert result.status == "recorded", result
         resumed_now.append(result.resumed)
     assert all(resumed_now), "a decision after the restart must resume its parked run at once"
@@ -180,7 +162,7 @@ def test_prefect_server_sigkilled_with_launches_parked(scenario, figures):
         step = store.get_step(lost_id, FIRST, 1)
         if step is not None and step.status == "done":
             return True
-        report = repair()
+        report = repair(stack_resources())
         repairs.extend(r for r in report.repaired if r.kind == "resume" and r.launch_id == lost_id)
         return False
 
@@ -202,7 +184,7 @@ def test_prefect_server_sigkilled_with_launches_parked(scenario, figures):
     )
 
 
-def runtime_state(run_id: str):
+def prefect_state(run_id: str):
     from launch.orchestration.prefect import read_state
 
     return read_state(run_id)
@@ -210,9 +192,7 @@ def runtime_state(run_id: str):
 
 def test_store_postgres_restarted_mid_decision(scenario, figures):
     chain, pg = scenario, scenario.pg
-    store = runtime.store()
-    from launch.app.decisions import submit_decision
-
+    store = stack_resources().store
     n = len(chain.launches)
     assert _all_parked(chain, lambda lid: f"{SECOND}-1")
     # Hold every submitter inside its write transaction: reads pass, the INSERT waits.
@@ -226,7 +206,7 @@ def test_store_postgres_restarted_mid_decision(scenario, figures):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
-                r = submit_decision(runtime.resources(), lid, SECOND, passing(SECOND, ids), "cli")
+                r = submit_decision(stack_resources(), lid, SECOND, passing(SECOND, ids), "cli")
             except Exception as exc:  # noqa: BLE001 - the database went away mid-transaction: retry
                 with guard:
                     errors[type(exc).__name__] += 1
@@ -288,7 +268,7 @@ def _pusher(stack) -> WeChatPusher:
 
 
 def _parked_where_they_should_be(chain) -> bool:
-    store = runtime.store()
+    store = stack_resources().store
     a_id, _, _ = chain.a
     b_id, b_run, _ = chain.b
     a_step = store.get_step(a_id, "face-verification", 1)
@@ -317,7 +297,7 @@ def _two_passes(stack, shift_hours: float, tag: str) -> list[dict]:
 def test_two_watchers_at_once_send_each_alert_once(scenario, sinks, figures):
     chain = scenario
     smtp, http = sinks
-    store = runtime.store()
+    store = stack_resources().store
     t0 = time.monotonic()
     wait_for(lambda: _parked_where_they_should_be(chain), 600, f"A at face-verification, B at {HOLD_B} "
              "and review-submission")
@@ -363,7 +343,7 @@ def test_two_watchers_at_once_send_each_alert_once(scenario, sinks, figures):
 
 def test_receiver_killed_between_inbox_write_and_apply(scenario, figures):
     chain, stack, pg = scenario, scenario.stack, scenario.pg
-    store = runtime.store()
+    store = stack_resources().store
     a_id, _, ids = chain.a
     step = store.get_step(a_id, "face-verification", 1)
     assert step.status == "waiting" and parked_at(step.flow_run_id, "face-verification-1")
@@ -412,10 +392,8 @@ def test_receiver_killed_between_inbox_write_and_apply(scenario, figures):
 
 def test_storm_of_duplicate_and_early_callbacks(scenario, figures):
     chain, stack = scenario, scenario.stack
-    store = runtime.store()
+    store = stack_resources().store
     b_id, b_run, ids = chain.b
-    from launch.app.decisions import submit_decision
-
     assert store.get_step(b_id, HOLD_B, 1).status == "waiting"
     for gate in STORM_GATES:
         assert store.get_step(b_id, gate, 1) is None, f"{gate} is open already: its decision would not be early"
@@ -450,7 +428,7 @@ def test_storm_of_duplicate_and_early_callbacks(scenario, figures):
 
     def cli(gate: str) -> None:
         barrier.wait(30)
-        r = submit_decision(runtime.resources(), b_id, gate, passing(gate), "cli")
+        r = submit_decision(stack_resources(), b_id, gate, passing(gate), "cli")
         with guard:
             results[gate][r.status] += 1
 
@@ -481,7 +459,7 @@ def test_storm_of_duplicate_and_early_callbacks(scenario, figures):
 
 def test_every_launch_completes(scenario, figures):
     chain = scenario
-    store = runtime.store()
+    store = stack_resources().store
     t0 = time.monotonic()
     ids = [lid for lid, _, _ in chain.launches]
     released = run_to_release(ids, 600)

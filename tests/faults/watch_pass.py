@@ -24,18 +24,18 @@ def main() -> int:
     ap.add_argument("--worker-id", default=None)
     args = ap.parse_args()
 
-    from launch import runtime
-    from launch.app.watcher import WatchContext, watch_once
+    from launch.app import Resources
+    from launch.app.watcher import watch_once
 
-    ctx = WatchContext.from_runtime()  # opens the store, reads the notifiers file: outside the race
-    runtime.store().health()
-    now = runtime.now() + timedelta(hours=args.shift_hours) if args.shift_hours else None
+    res = Resources.from_settings()  # this process is an entry point of the stack's environment
+    res.notifier  # reads the notifiers file, and opens the store: outside the race
+    res.store.health()
+    now = res.now() + timedelta(hours=args.shift_hours) if args.shift_hours else None
     wait = args.at - time.time()
     late = wait < 0
     if wait > 0:
         time.sleep(wait)
-    report = watch_once(now, worker_id=args.worker_id, ctx=ctx,
-                        repair_runs=not (args.no_repair or args.shift_hours))
+    report = watch_once(res, now, worker_id=args.worker_id, repair_runs=not (args.no_repair or args.shift_hours))
     out = report.to_json()
     out["started_late"] = late
     print(json.dumps(out, ensure_ascii=False))

@@ -1,38 +1,32 @@
+"""What the real-server tests ask of a stack: start a launch as the CLI does, read where its
+runs are parked (Prefect's view and the store's)."""
+
 from __future__ import annotations
 
-import time
 from datetime import date
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
 
-from launch import runtime
 from launch.app.launches import start_launch
-from launch.orchestration.prefect import form_saved
 from launch.app.preflight import add_client
+from launch.orchestration.prefect import form_saved
 from tests.support.intakes import fresh_intake
+from tests.support.stack import stack_resources
+from tests.support.wait import wait_for  # noqa: F401  (the real-server tests' one wait loop)
 
 TODAY = date(2026, 11, 21)
 
 
 def new_launch(example: str = "client-acme.yaml") -> tuple[dict, dict]:
+    res = stack_resources()
     intake, raw = fresh_intake(example)
-    client_id, _ = add_client(runtime.resources(), intake, TODAY)
-    return start_launch(runtime.resources(), client_id), raw
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    client_id, _ = add_client(res, intake, TODAY)
+    return start_launch(res, client_id), raw
 
 
 def waiting_at(launch_id: str, gate: str, attempt: int = 1):
-    step = runtime.store().get_step(launch_id, gate, attempt)
+    step = stack_resources().store.get_step(launch_id, gate, attempt)
     return step if step is not None and step.status == "waiting" else None
 
 
@@ -57,6 +51,6 @@ def pause_keys_seen(flow_run_id: str) -> list[str]:
 
 def attempts(launch_id: str) -> dict[str, list[tuple[int, str, str | None]]]:
     out: dict[str, list] = {}
-    for s in runtime.store().steps_for(launch_id):
+    for s in stack_resources().store.steps_for(launch_id):
         out.setdefault(s.step, []).append((s.attempt, s.status, s.outcome))
     return {k: sorted(v) for k, v in out.items()}

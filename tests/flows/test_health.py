@@ -16,14 +16,10 @@ def test_health_names_what_runs_and_what_is_missing(stack, monkeypatch):
     # No receiver is running at this address, and no alert channels are configured.
     monkeypatch.setenv("WEAPP_LAUNCH_PUBLIC_URL", "http://127.0.0.1:9")
     monkeypatch.delenv("WEAPP_LAUNCH_NOTIFIERS_FILE", raising=False)
-    from launch import runtime
-
-    runtime.reset()
-    try:
+    try:  # the CLI builds its Resources from the environment, as in another shell
         result = CliRunner().invoke(app, ["health", "--json"])
     finally:
         monkeypatch.undo()
-        runtime.reset()
     assert result.exit_code == 1
     checks = {c["part"]: c for c in json.loads(result.stdout)["checks"]}
     assert checks["server"]["ok"] and stack.api_url in checks["server"]["detail"]
