@@ -152,7 +152,7 @@ def _play(console: Console, stack: Stack, timeout: float, keep_running: bool, re
                 how = "微信推送 / WeChat push" if result == "pushed" else result.message
                 bar.console.print(f"  {gate} #{attempt}: {how}")
             if time.monotonic() >= next_watch:
-                report = watch_once()  # the deadline watcher's pass: alerts enqueued, sent, repairs
+                report = watch_once(res)  # the deadline watcher's pass: alerts enqueued, sent, repairs
                 for sent in report.sent:
                     rung = sent.dedupe_key.split(":", 1)[-1]
                     bar.console.print(f"  ✉ 提醒 / alert {rung} → {', '.join(sent.channels)}")
@@ -163,7 +163,7 @@ def _play(console: Console, stack: Stack, timeout: float, keep_running: bool, re
             if released:
                 break
             time.sleep(0.5)
-    watch_once()  # a last pass, so the alerts of the final gates go out too
+    watch_once(res)  # a last pass, so the alerts of the final gates go out too
     detail = launch_detail(res, launch_id)
     _summary(console, detail)
     _filing_order(console, res, launch_id)
