@@ -42,7 +42,7 @@ def schedule_of(flow) -> dict:
         return {}
     from launch.settings import get_settings
 
-    seconds = int(getattr(get_settings(), "watch_interval_seconds", 300) or 0)
+    seconds = max(int(get_settings().watch_interval_seconds), 0)
     return {"interval": timedelta(seconds=seconds)} if seconds > 0 else {}
 
 

@@ -773,9 +773,9 @@ def repair(res: Resources, now: datetime | None = None, limit: int = DEFAULT_LIM
     _wake_joins(res, limit, report)
 
     try:
-        # the receiver keeps a nonce for 2 x the timestamp window + 60 s (the receiver)
-        ttl = 2 * res.settings.timestamp_window_seconds + 60
-        purged = res.store.purge_nonces(now - timedelta(seconds=ttl))
+        from launch.app.inbox import nonce_lifetime
+
+        purged = res.store.purge_nonces(now - timedelta(seconds=nonce_lifetime(res.settings)))
         if purged:
             report.repaired.append(Repair("nonces", None, f"清理过期随机数 {purged} 个 / purged {purged} old nonces"))
     except Exception as exc:  # noqa: BLE001
