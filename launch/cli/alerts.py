@@ -28,11 +28,13 @@ from rich.table import Table
 from launch.cli.common import emit_json as _emit_json
 from launch.cli.common import err as _err
 from launch.cli.common import resources
+from launch.store import AlertStatus
 from launch.cli.common import out as _out
 
 __all__ = ["register"]
 
-_STATUSES = ("pending", "sending", "waiting", "sent", "failed")
+# every status, in the order a queue is read (the vocabulary itself is launch.store.AlertStatus)
+_STATUSES = (AlertStatus.PENDING, AlertStatus.SENDING, AlertStatus.WAITING, AlertStatus.SENT, AlertStatus.FAILED)
 
 
 def _key_parts(key: str) -> tuple[str, str, str, str]:
