@@ -175,9 +175,9 @@ class Settings(BaseSettings):
         return hashlib.sha256(purpose.encode() + b"\x00" + self.fernet_key()).digest()
 
     def link_keys(self):
-        """The link secrets (``launch.app.links.LinkKeys``), newest first; never derived from the
+        """The link secrets (``launch.domain.link_keys.LinkKeys``), newest first; never derived from the
         at-rest key. From link_secrets, else link_secret (key id k0), else <home>/link-secrets."""
-        from launch.app.links import LinkKeys
+        from launch.domain.link_keys import LinkKeys
 
         if self.link_secrets is not None:
             return LinkKeys.parse(self.link_secrets.get_secret_value())

@@ -13,7 +13,7 @@ from launch.app.inbox import nonce_lifetime
 from launch.wechat.crypto import PushCrypto
 
 if TYPE_CHECKING:
-    from launch.app.links import LinkKeys
+    from launch.domain.link_keys import LinkKeys
     from launch.receiver.workers import Applier, InboxWriter
 
 log = logging.getLogger("weapp_launch.api")
@@ -36,7 +36,7 @@ class ReceiverState:
         self._link_keys: LinkKeys | None = None
 
     def link_keys(self) -> LinkKeys:
-        """The link secrets (launch.app.links.LinkKeys), read once: restart after a rotation."""
+        """The link secrets (launch.domain.link_keys.LinkKeys), read once: restart after a rotation."""
         if self._link_keys is None:
             self._link_keys = self.settings.link_keys()
         return self._link_keys

@@ -15,7 +15,6 @@ from launch.app.links import (
     DEAD_LINK_TEXT,
     LinkClaims,
     LinkError,
-    LinkKeys,
     check_live,
     link_placeholder,
     make_token,
@@ -23,7 +22,7 @@ from launch.app.links import (
     staff_link,
     verify_token,
 )
-
+from launch.domain.link_keys import LinkKeys
 from launch.wechat.events import (
     AuditDelay,
     AuditFail,

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from launch.app.links import LinkKeys, make_token, staff_link
+from launch.app.links import make_token, staff_link
+from launch.domain.link_keys import LinkKeys
 from tests.api.conftest import API_KEY, counts, current
 
 

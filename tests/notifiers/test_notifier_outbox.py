@@ -275,7 +275,8 @@ def test_links_are_signed_with_the_given_resources_link_keys(tmp_path, http_endp
     """The notifiers sign nothing themselves: the caller's ``render`` (the watcher binds
     ``launch.app.links.render_links`` to its Resources) fills each placeholder with a link
     signed by those resources' keys; without one the text goes as stored."""
-    from launch.app.links import LinkKeys, render_links, verify_token
+    from launch.app.links import render_links, verify_token
+    from launch.domain.link_keys import LinkKeys
     from tests.support.resources import make_resources
 
     res = make_resources(tmp_path / "home", link_secrets="k9:" + "s" * 32)

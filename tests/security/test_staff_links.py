@@ -12,7 +12,8 @@ from datetime import timedelta
 
 import pytest
 
-from launch.app.links import LinkKeys, make_token
+from launch.app.links import make_token
+from launch.domain.link_keys import LinkKeys
 from tests.api.conftest import API_KEY, counts, current, make_launch, receiver  # noqa: F401  (fixtures)
 
 FORM = {"decided_by": "李四", "outcome": "confirmed"}
