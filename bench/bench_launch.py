@@ -55,10 +55,10 @@ def run_ours() -> tuple[float, list[str]]:
     from launch.app.preflight import add_client
     from devtools.simulator import Scenario, Simulator
     from tests.support.intakes import fresh_intake
-    from launch import runtime
+    from tests.support.stack import stack_resources
 
     intake, _ = fresh_intake()
-    res = runtime.resources()
+    res = stack_resources()  # this process plays the CLI, on the stack's environment
     client_id, _ = add_client(res, intake, res.now().date())
     t0 = time.perf_counter()
     started = start_launch(res, client_id)

@@ -86,23 +86,28 @@ def in_process(fn, repeat: int = 3) -> tuple[float, object]:
 def bare_query() -> int:
     from sqlalchemy import text
 
-    from launch import runtime
+    from tests.support.stack import stack_resources
 
-    with runtime.store().engine.connect() as conn:
+    with stack_resources().store.engine.connect() as conn:
         return len(conn.execute(text("SELECT id, client_id, status FROM launches")).all())
 
 
 def watcher_pass() -> tuple[float, int]:
-    from launch.app.watcher import watch_once
+    from dataclasses import replace
 
+    from launch.app.watcher import watch_once
+    from tests.support.stack import stack_resources
+
+    res = stack_resources()
+    res = replace(res, _store=res.store, _notifier=(None, None, None))  # no channels
     t0 = time.perf_counter()
-    report = watch_once(config=None)
+    report = watch_once(res)
     return time.perf_counter() - t0, len(report.enqueued)
 
 
 def measure(stack: Stack, store_db: str) -> dict:
-    from launch import runtime
     from launch.app.launches import launches_overview
+    from tests.support.stack import stack_resources
 
     out = {"processes": len(flow_run_processes(stack.api_url)),
            "server_rss": rss_bytes(stack.server.pid), "runner_rss": rss_bytes(stack.runner.pid, with_children=False)}
@@ -110,7 +115,7 @@ def measure(stack: Stack, store_db: str) -> dict:
     out["watch_steady"], out["enqueued_steady"] = watcher_pass()
     out["store_size"] = db_size(store_db)
     out["status_cli"], out["status_rows"] = status_cli(stack)
-    out["overview"], _ = in_process(lambda: launches_overview(runtime.resources()))
+    out["overview"], _ = in_process(lambda: launches_overview(stack_resources()))
     out["bare"], _ = in_process(bare_query)
     return out
 
@@ -121,16 +126,17 @@ def park(n: int, window: int, timeout: float) -> tuple[float, int, list[str]]:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
     from prefect.client.schemas.objects import StateType
 
-    from launch import runtime
     from launch.app.launches import start_launch
     from launch.app.preflight import add_client
     from tests.support.intakes import fresh_intake
+    from tests.support.stack import stack_resources
 
-    store = runtime.store()
+    res = stack_resources()
+    store = res.store
     clients = []
     for _ in range(n):
         intake, _ = fresh_intake()
-        clients.append(add_client(runtime.resources(), intake, runtime.now().date())[0])
+        clients.append(add_client(res, intake, res.now().date())[0])
 
     def waiting() -> int:
         return sum(1 for launch in store.list_launches()
@@ -150,7 +156,7 @@ def park(n: int, window: int, timeout: float) -> tuple[float, int, list[str]]:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{paused()}/{len(started)} parked after {timeout}s")
             time.sleep(0.5)
-        started.append(start_launch(runtime.resources(), client_id)["launch_id"])
+        started.append(start_launch(res, client_id)["launch_id"])
         if len(started) % 20 == 0:
             print(f"  started {len(started)}/{n}, parked {paused()}", flush=True)
     while paused() < n:
@@ -188,9 +194,9 @@ def main() -> None:
             t0 = time.perf_counter()
             stack.start_server()
             stack.apply_env()
-            from launch import runtime
+            from tests.support.stack import stack_resources
 
-            runtime.store()  # migrate before the runner's processes open it
+            stack_resources().store  # migrate before the runner's processes open it
             stack.start_runner()
             setup = time.perf_counter() - t0
             time.sleep(5)  # let the server settle after start-up before measuring it idle
@@ -202,12 +208,9 @@ def main() -> None:
     finally:
         if stack is not None:
             stack.stop()
-        try:
-            from launch import runtime
+        from tests.support.stack import close_resources
 
-            runtime.store().close()
-        except Exception:  # noqa: BLE001
-            pass
+        close_resources()
         with _admin() as conn:
             for db in (prefect_db, store_db):
                 conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')

@@ -26,14 +26,16 @@ def _group_of(item) -> str | None:
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     """Two groups, each on one pytest worker, its tests one after another: the
-    scale test, and every other test that starts a Prefect server. They run beside each other;
-    the tests without a server follow on whichever worker is free first.
+    scale test, and every other test that starts a Prefect server. They run beside each other
+    (xdist hands out the largest group first, the scale test next: one to each worker); the
+    tests without a server follow on whichever worker is free first — in practice the scale
+    test's, whose group is the shorter.
 
     Never two SQLite stacks at once: a saturated Prefect server on SQLite fails its writes
     ("database is locked"). Beside the scale test (PostgreSQL) the session stack gets slow,
     which the end-to-end tests allow for. Every worker sorts alike (xdist needs one order).
     """
-    items.sort(key=lambda item: 0 if item.get_closest_marker("scale") else 1)
+    items.sort(key=lambda item: 0 if item.get_closest_marker("scale") else 1 if item.get_closest_marker("server") else 2)
     for item in items:
         group = _group_of(item)
         if group:

@@ -15,16 +15,17 @@ import json
 import random
 import threading
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from uuid import UUID
 
 import pytest
 
-from launch import runtime
 from launch.domain.masking import mask_id_number, mask_phone
 from tests.support.intakes import fresh_id_number, fresh_phone
 from tests.support.prefect_db import results_text
+from tests.support.resources import make_resources
 
 # --------------------------------------------------------------------------- no server
 
@@ -39,43 +40,45 @@ def _spaced(phone: str) -> str:
 
 
 @pytest.fixture
-def store_env(tmp_path, monkeypatch):
-    """The process store on a fresh SQLite file (no Prefect)."""
+def res(tmp_path, monkeypatch):
+    """Resources over a fresh SQLite store (no Prefect)."""
     for name in ("WEAPP_LAUNCH_PROCESS_FILE", "WEAPP_LAUNCH_CALENDAR_FILE", "WEAPP_LAUNCH_ENCRYPTION_KEY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("WEAPP_LAUNCH_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("WEAPP_LAUNCH_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
-    runtime.reset()
-    yield runtime.store()
-    runtime.store().close()
-    runtime.reset()
+    r = make_resources(tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'store.db'}")
+    yield r
+    r.close()
 
 
-def _waiting_launch(store, gate: str, flow_run_id: str | None = None) -> str:
+def _waiting_launch(res, gate: str, flow_run_id: str | None = None) -> str:
+    store = res.store
     client_id = store.add_client(f"t-{uuid.uuid4().hex[:10]}", "测试公司", "测试小程序", "广东", "enterprise",
                                  "standalone", {"t": 1}, {})
     launch = store.create_launch(client_id)
-    now = runtime.now()
+    now = res.now()
     store.open_step(launch.id, gate, 1, started_at=now, due_at=now, status="waiting",
                     flow_run_id=flow_run_id or str(uuid.uuid4()), gate_key=f"{gate}-1")
     return launch.id
 
 
-def test_decision_service_stores_as_typed_and_hands_prefect_a_scrubbed_input(store_env, monkeypatch):
-    import launch.orchestration.prefect as orchestrator
+def test_decision_service_stores_as_typed_and_hands_prefect_a_scrubbed_input(res):
     from launch.app.decisions import submit_decision
 
     phone, id_number = _raw_pair()
-    launch_id = _waiting_launch(store_env, "wechat-verification")
+    launch_id = _waiting_launch(res, "wechat-verification")
     handed: list[dict] = []
-    monkeypatch.setattr(orchestrator, "resume_if_parked",
-                        lambda run_id, key, run_input=None, wait_seconds=0.0: handed.append(run_input) or True)
+
+    class Orchestrator:  # what the service hands the orchestrator port
+        def resume_if_parked(self, run_id, key, run_input=None, wait_seconds=0.0):
+            handed.append(run_input)
+            return True
+
+    res = replace(res, _store=res.store, _orchestrator=Orchestrator())
     data = {"decided_by": f"王经理 {phone}", "outcome": "passed",
             "reason": f"身份证 {id_number}，电话 +86 {_spaced(phone)}", "note": f"备用 {phone}"}
-    result = submit_decision(runtime.resources(), launch_id, "wechat-verification", data, "cli")
+    result = submit_decision(res, launch_id, "wechat-verification", data, "cli")
     assert result.status == "recorded" and result.resumed
 
-    decision = store_env.get_decision(launch_id, "wechat-verification", 1)
+    decision = res.store.get_decision(launch_id, "wechat-verification", 1)
     assert decision.actor == data["decided_by"]
     assert decision.payload == {"outcome": "passed", "reason": data["reason"], "note": data["note"]}
 
@@ -153,21 +156,21 @@ def _responses_left(client, run_id: str) -> list[str]:
 
 
 @pytest.fixture
-def staff_api(stack, monkeypatch):
+def staff_api(stack):
     """The callback receiver in this process (its staff route, Bearer API key)."""
     import uvicorn
 
-    from tests.flows.helpers import wait_for
     from tests.support.stack import free_port
+    from tests.support.wait import wait_for
 
-    key = "test-" + uuid.uuid4().hex
-    monkeypatch.setenv("WEAPP_LAUNCH_API_KEY", key)
-    runtime.reset()
     from launch.app import Resources
     from launch.receiver.app import create_app
+    from launch.settings import Settings
 
+    key = "test-" + uuid.uuid4().hex
+    res = Resources(settings=Settings(api_key=key))  # the stack's settings, and a staff API key
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(Resources.from_settings(), applier_interval=1.0), host="127.0.0.1", port=port,
+    server = uvicorn.Server(uvicorn.Config(create_app(res, applier_interval=1.0), host="127.0.0.1", port=port,
                                            access_log=False, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -175,8 +178,7 @@ def staff_api(stack, monkeypatch):
     yield f"http://127.0.0.1:{port}", key
     server.should_exit = True
     thread.join(15)
-    monkeypatch.delenv("WEAPP_LAUNCH_API_KEY")
-    runtime.reset()
+    res.close()
 
 
 @pytest.mark.server
@@ -190,11 +192,14 @@ def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
     from devtools.simulator import PASSING
     from launch.app.watcher import repair
     from launch.app.activities import FORM_PRIVACY_NOTE
-    from tests.flows.helpers import new_launch, parked_at, wait_for, waiting_at
+    from tests.flows.helpers import new_launch, parked_at, waiting_at
     from tests.support.prefect_db import dump_text
+    from tests.support.stack import stack_resources
+    from tests.support.wait import wait_for
 
     api_url, api_key = staff_api
-    store = runtime.store()
+    res = stack_resources()
+    store = res.store
     rng = random.Random()
     typed = {path: _raw_pair(rng) for path in ("cli", "http", "ui", "watcher")}
     started, client_raw = new_launch("client-acme.yaml")
@@ -205,7 +210,7 @@ def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
     wait_for(lambda: parked_at(run_id, "email-activation-1"), 240, "park at email-activation")
     cli = {"decided_by": f"王经理{phone}", "outcome": "done",
            "note": f"客户身份证 {id_number}，电话 +86 {_spaced(phone)}"}
-    assert submit_decision(runtime.resources(), launch_id, "email-activation", cli, "cli").resumed
+    assert submit_decision(res, launch_id, "email-activation", cli, "cli").resumed
 
     # 2. The staff HTTP route.
     phone, id_number = typed["http"]
@@ -230,7 +235,7 @@ def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
     wait_for(lambda: store.get_decision(launch_id, "wechat-verification", 1), 240, "the UI decision")
     # the profile gate closes registration (issue 10): answered plainly, the branches start
     wait_for(lambda: waiting_at(launch_id, "mini-program-profile"), 240, "the profile gate to open")
-    submit_decision(runtime.resources(), launch_id, "mini-program-profile", {"decided_by": "运营", **PASSING["mini-program-profile"]}, "cli")
+    submit_decision(res, launch_id, "mini-program-profile", {"decided_by": "运营", **PASSING["mini-program-profile"]}, "cli")
 
     # 4. A decision recorded without a resume; the watcher's repair pass resumes the branch run.
     phone, id_number = typed["watcher"]
@@ -238,8 +243,8 @@ def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
     wait_for(lambda: parked_at(step.flow_run_id, "design-draft-1"), 240, "the design run to park")
     design_run = step.flow_run_id
     late = {"decided_by": f"设计 {phone}", "outcome": "done", "note": f"身份证{id_number}"}
-    assert not submit_decision(runtime.resources(), launch_id, "design-draft", late, "cli", resume=False).resumed
-    report = repair(grace_seconds=0)
+    assert not submit_decision(res, launch_id, "design-draft", late, "cli", resume=False).resumed
+    report = repair(res, grace_seconds=0)
     assert any(r.kind == "resume" and r.launch_id == launch_id for r in report.repaired), report
 
     # Every gate passed; the next ones are parked, so the tasks (and logs) before them are done.

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from launch import runtime
-from tests.flows.helpers import new_launch, parked_at, wait_for, waiting_at
+from tests.flows.helpers import new_launch, parked_at, waiting_at
+from tests.support.stack import stack_resources
+from tests.support.wait import wait_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -55,12 +56,12 @@ def test_staff_resume_form_in_the_prefect_ui(stack):
             dialog.locator("textarea").first.fill("王经理")
             page.screenshot(path=str(SCREENSHOTS / "prefect-ui-resume-form.png"), full_page=True)
             dialog.get_by_role("button", name="Submit").click()
-            wait_for(lambda: runtime.store().get_decision(launch_id, "email-activation", 1), 120,
+            wait_for(lambda: stack_resources().store.get_decision(launch_id, "email-activation", 1), 120,
                      "the UI decision to reach the store")
         finally:
             browser.close()
 
-    decision = runtime.store().get_decision(launch_id, "email-activation", 1)
+    decision = stack_resources().store.get_decision(launch_id, "email-activation", 1)
     assert (decision.channel, decision.actor, decision.outcome) == ("ui", "王经理", "done")
     # The flow went on to the next gate.
     wait_for(lambda: waiting_at(launch_id, "subject-info"), 120, "the next gate to open")

@@ -5,25 +5,19 @@ the write lock serialises them (run too, as a baseline). The endpoint counts wha
 
 from __future__ import annotations
 
-import re
-import threading
 from collections import Counter
 from datetime import timedelta
 
-from launch.store import Store
-from launch.app.watcher import watch_once
 from notifiers.config import parse_config
-from tests.watcher.conftest import at, new_client, open_gate, with_store
+from tests.support.watchers import LATE_NOTE, passes_side_by_side
+from tests.watcher.conftest import at, new_client, open_gate
 
 GATES = ("design-confirmation", "subject-info", "content", "sms-verification", "implementation")
-# The passes jump hours ahead, so many alerts go out late and say so in front of the title
-# (notifiers.lateness): strip that note to compare with the stored title.
-LATE_NOTE = re.compile(r"^【(?:延迟|已过截止时间|短信核验窗口已关闭|已过时)[^】]*】")
+# The passes jump hours ahead, so many alerts go out late and say so in front of the title.
 
 
 def test_two_watchers_send_each_alert_exactly_once(watch_env, http_endpoint):
     res = watch_env
-    settings = res.settings
     store = res.store
     opened = at(2026, 10, 8, 9)
     for i in range(6):
@@ -35,36 +29,8 @@ def test_two_watchers_send_each_alert_exactly_once(watch_env, http_endpoint):
         "channels": [{"name": "ops-phone", "url": http_endpoint.url("/sms"), "tags": ["ops", "dev", "manager"]}],
         "retry": {"attempts": 3, "backoff_seconds": [60]},
     })
-    watchers = [Store(settings.store_url, settings.fernet_key(), settings.derived_secret("blind-index"))
-                for _ in range(2)]
     moments = [opened + timedelta(hours=h) for h in (1, 12, 30, 60, 100, 200)]
-    reports: list = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-    try:
-        for now in moments:
-            barrier = threading.Barrier(2)
-
-            def one_pass(i: int, now=now, barrier=barrier) -> None:
-                try:
-                    barrier.wait(30)
-                    r = watch_once(with_store(res, watchers[i], config), now, worker_id=f"watcher-{i}",
-                                   repair_runs=False)
-                    with lock:
-                        reports.append(r)
-                except BaseException as exc:  # noqa: BLE001
-                    errors.append(exc)
-
-            threads = [threading.Thread(target=one_pass, args=(i,)) for i in range(2)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(120)
-    finally:
-        for w in watchers:
-            w.close()
-    assert not errors, errors
-    assert all(r.ok for r in reports), [r.errors for r in reports]
+    reports = passes_side_by_side(res, config, moments)
 
     alerts = store.list_alerts()
     assert len(alerts) > 100  # enough to race over

@@ -10,7 +10,6 @@ retried with the same idempotency key and, deduping on it, delivers each alert o
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from datetime import timedelta
 
@@ -20,9 +19,9 @@ from typer.testing import CliRunner
 from launch.cli.alerts import register
 from launch.app.watcher import watch_once
 from notifiers.breaker import channel_health
-from tests.watcher.conftest import at, new_client, open_gate, use_notifiers, with_store
+from tests.support.watchers import LATE_NOTE, passes_side_by_side
+from tests.watcher.conftest import at, new_client, open_gate, use_notifiers
 
-LATE_NOTE = re.compile(r"^【(?:延迟|已过截止时间|短信核验窗口已关闭|已过时)[^】]*】")
 MINUTE = timedelta(minutes=1)
 
 
@@ -258,13 +257,9 @@ def test_two_watchers_through_an_outage_send_each_alert_once(watch_env, http_end
     """Two watchers (own Store objects, passes at the same moment) while the gateway is down
     and after: they agree on the breaker (one probe each interval) and each alert reaches the
     gateway once — counted without any dedupe at the gateway."""
-    res = watch_env
-    import threading
-
-    from launch.store import Store
     from notifiers.config import parse_config
 
-    settings = res.settings
+    res = watch_env
     store = res.store
     opened = at(2026, 10, 8, 9)
     for i in range(3):
@@ -276,40 +271,15 @@ def test_two_watchers_through_an_outage_send_each_alert_once(watch_env, http_end
         "channels": [{"name": "ops-phone", "url": http_endpoint.url("/sms"), "tags": ["ops", "dev", "manager"]}],
         "breaker": {"failures": 2, "probe_seconds": 600},
     })
-    watchers = [Store(settings.store_url, settings.fernet_key(), settings.derived_secret("blind-index"))
-                for _ in range(2)]
-    reports: list = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
     http_endpoint.go_down()
-    try:
-        moments = [opened + timedelta(minutes=m) for m in range(1, 30 * 60, 60)]  # 30 hours of outage
-        moments += [opened + timedelta(hours=30, minutes=m) for m in (1, 12, 30)]  # back
-        for now in moments:
-            if now >= opened + timedelta(hours=30):
-                if not http_endpoint._server:
-                    http_endpoint.come_back()
-            barrier = threading.Barrier(2)
+    moments = [opened + timedelta(minutes=m) for m in range(1, 30 * 60, 60)]  # 30 hours of outage
+    moments += [opened + timedelta(hours=30, minutes=m) for m in (1, 12, 30)]  # back
 
-            def one_pass(i: int, now=now, barrier=barrier) -> None:
-                try:
-                    barrier.wait(30)
-                    r = watch_once(with_store(res, watchers[i], config), now, worker_id=f"w{i}", repair_runs=False)
-                    with lock:
-                        reports.append(r)
-                except BaseException as exc:  # noqa: BLE001
-                    errors.append(exc)
+    def back_after_30_hours(now) -> None:
+        if now >= opened + timedelta(hours=30) and not http_endpoint._server:
+            http_endpoint.come_back()
 
-            threads = [threading.Thread(target=one_pass, args=(i,)) for i in range(2)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(120)
-    finally:
-        for w in watchers:
-            w.close()
-    assert not errors, errors
-    assert all(r.ok for r in reports), [r.errors for r in reports]
+    reports = passes_side_by_side(res, config, moments, before=back_after_30_hours)
     alerts = store.list_alerts()
     assert len(alerts) >= 20
     assert all(a.status == "sent" for a in alerts), Counter(a.status for a in alerts)

@@ -9,48 +9,21 @@ real runner (tests/support/stack.py):
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
 from devtools.simulator import Scenario, Simulator
-from launch.app import Resources
 from launch.app.watcher import watch_once
-from tests.flows.helpers import attempts, new_launch, parked_at, wait_for, waiting_at
-from tests.support.stack import Stack, refresh_in_process_settings
+from tests.flows.helpers import attempts, new_launch, parked_at, waiting_at
+from tests.support.stack import stack_resources
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.server
 
 
-@pytest.fixture(scope="module")
-def watcher_stack(tmp_path_factory):
-    saved = dict(os.environ)
-    # no schedule: only the passes this test starts may repair anything
-    os.environ["WEAPP_LAUNCH_WATCH_INTERVAL_SECONDS"] = "0"
-    base = tmp_path_factory.mktemp("watcher-stack")
-    s = Stack(base)
-    try:
-        s.start_server()
-        s.apply_env()
-        s.start_runner()
-        yield s
-    finally:
-        s.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-        refresh_in_process_settings()  # back to the session stack, if one runs
-        shutil.rmtree(base / "results", ignore_errors=True)
-
-
-def test_lost_resume_and_lost_branch_wake_up_are_repaired(watcher_stack):
+def test_lost_resume_and_lost_branch_wake_up_are_repaired(stack):
+    # The session stack runs no scheduled watcher: only the passes this test starts repair anything.
     started, _ = new_launch("client-acme.yaml")
-    launch_id, run_id = started["launch_id"], started["flow_run_id"]
-    res = Resources.from_settings()  # this process is an entry point of the stack's environment
-    try:
-        _lost_resume_and_lost_wake_up(res, launch_id, run_id)
-    finally:
-        res.close()
+    _lost_resume_and_lost_wake_up(stack_resources(), started["launch_id"], started["flow_run_id"])
 
 
 def _lost_resume_and_lost_wake_up(res, launch_id: str, run_id: str) -> None:
@@ -65,8 +38,10 @@ def _lost_resume_and_lost_wake_up(res, launch_id: str, run_id: str) -> None:
     assert created and decision.consumed_at is None
     assert parked_at(run_id, "email-activation-1")  # nobody resumed it
 
+    # (other tests' launches share this stack: only this launch's repairs are this test's)
     report = watch_once(res, grace_seconds=0, deliver=False)
-    assert [r.kind for r in report.repaired if r.kind == "resume"] == ["resume"], report.to_json()
+    ours = [r for r in report.repaired if r.launch_id == launch_id]
+    assert [r.kind for r in ours if r.kind == "resume"] == ["resume"], report.to_json()
     wait_for(lambda: waiting_at(launch_id, "subject-info"), 120, "the launch to reach subject-info")
     assert store.get_step(launch_id, "email-activation", 1).status == "done"
     assert store.get_decision(launch_id, "email-activation", 1).consumed_at is not None
@@ -74,10 +49,11 @@ def _lost_resume_and_lost_wake_up(res, launch_id: str, run_id: str) -> None:
     assert any(a.dedupe_key == f"{launch_id}:email-activation:1:notice" for a in store.list_alerts())
     # a second pass finds nothing left to repair
     again = watch_once(res, grace_seconds=0, deliver=False)
-    assert not [r for r in again.repaired if r.kind in ("resume", "wake")]
+    assert not [r for r in again.repaired if r.kind in ("resume", "wake") and r.launch_id == launch_id]
 
     # 2. the launch waits on the design branch; the branch "finishes" but nobody wakes the launch
-    sim = Simulator(launch_id, Scenario(hold={"design-draft": lambda s: False}))
+    never = lambda s: False  # noqa: E731  (and the filing waits: this test needs none of it)
+    sim = Simulator(launch_id, Scenario(hold={"design-draft": never, "filing-materials": never}), res=res)
     assert sim.run(300, until=lambda: waiting_at(launch_id, "design-draft") and parked_at(run_id, "join-design-0")), (
         attempts(launch_id)
     )
