@@ -220,10 +220,10 @@ def main() -> int:
         base = Path(tmp)
         env = env_for(base)
         os.environ.update({k: v for k, v in env.items() if k.startswith("WEAPP_LAUNCH_")})
-        from launch import runtime
+        from launch.settings import Settings
+        from launch.store import Store
 
-        runtime.reset()
-        store = runtime.store()
+        store = Store.from_settings(Settings())
         launches = []
         for i in range(args.launches):
             cid = store.add_client(f"bench-{i}", "压测公司", "压测小程序", "广东", "enterprise", "standalone", {}, {})
@@ -260,7 +260,6 @@ def main() -> int:
             unapplied = s.scalar(select(func.count()).select_from(InboxEvent).where(InboxEvent.applied_at.is_(None)))
             decisions = s.scalar(select(func.count()).select_from(Decision))
         store.close()
-        runtime.reset()
 
     ours, bare = results["ours"], results["bare"]
     print(f"pushes: {args.pushes} signed+encrypted, {args.clients} concurrent clients, loopback, SQLite store")

@@ -34,6 +34,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from launch.app.presentation import zone_label
 from launch.domain.calendar import WorkCalendar
 from launch.domain.catalogue import Catalogue
 from launch.domain.forecast import Forecast, StepForecast
@@ -56,7 +57,6 @@ __all__ = [
 
 log = logging.getLogger("weapp_launch.report")
 
-TZ = ZoneInfo("Asia/Shanghai")
 CJK_FONT = "WenQuanYi Zen Hei"
 # Tried in order for every glyph (matplotlib >= 3.6 falls back per glyph): CJK first, then Latin.
 FONT_FAMILY = [CJK_FONT, "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Droid Sans Fallback",
@@ -149,7 +149,7 @@ class LaunchRow:
 @dataclass(frozen=True)
 class Portfolio:
     generated_at: datetime  # aware
-    as_of: date  # Beijing date
+    as_of: date  # the local date (the settings' time zone)
     rows: tuple[LaunchRow, ...]
     lanes: int
     phase_names: tuple[tuple[str, str, str], ...]  # (id, name_zh, name_en) in catalogue order
@@ -157,6 +157,7 @@ class Portfolio:
     days_off: tuple[date, ...] = ()  # weekends and holidays in the chart's range (the calendar's)
     timings: dict = field(default_factory=dict, compare=False)
     chart: dict = field(default_factory=dict, compare=False)  # what render_png drew: rows, date ticks, font
+    tz: str = "Asia/Shanghai"  # the time zone the dates above are in (from the calendar)
 
     @property
     def at_risk(self) -> tuple[LaunchRow, ...]:
@@ -215,16 +216,16 @@ class Portfolio:
 # --------------------------------------------------------------------------- building it
 
 
-def _local_date(dt: datetime | None) -> date | None:
-    return dt.astimezone(TZ).date() if dt is not None else None
+def _local_date(dt: datetime | None, tz: str) -> date | None:
+    return dt.astimezone(ZoneInfo(tz)).date() if dt is not None else None
 
 
-def _due_text(dt: datetime | None) -> str:
+def _due_text(dt: datetime | None, tz: str) -> str:
     if dt is None:
         return ""
     from launch.app.presentation import due_when
 
-    return due_when(dt, TZ.key)
+    return due_when(dt, tz)
 
 
 def phase_lanes(catalogue: Catalogue) -> dict[str, int]:
@@ -269,7 +270,8 @@ def plan_forecast(store, launch, *, catalogue: Catalogue, calendar: WorkCalendar
     nothing still open ends before ``as_of``; the critical path walks back from the last phase
     through the dependency that finishes last."""
     steps = store.steps_for(launch.id) if steps is None else steps
-    start = _local_date(launch.created_at)
+    tz = calendar.tz_name
+    start = _local_date(launch.created_at, tz)
     by_phase: dict[str, list] = {}
     for s in steps:
         gate = catalogue.gates.get(s.step)
@@ -280,7 +282,7 @@ def plan_forecast(store, launch, *, catalogue: Catalogue, calendar: WorkCalendar
     for phase in catalogue.phase_order():
         low, high = phase.estimate(launch.registration_path)
         mine = by_phase.get(phase.id, [])
-        actual_start = min((_local_date(s.started_at) for s in mine), default=None)
+        actual_start = min((_local_date(s.started_at, tz) for s in mine), default=None)
         actual_finish = None
         if mine and not any(s.is_open for s in mine):
             expected = _expected_gates(catalogue, phase.id, launch.registration_path, subject_type)
@@ -290,7 +292,7 @@ def plan_forecast(store, launch, *, catalogue: Catalogue, calendar: WorkCalendar
                 if s.step not in latest or s.attempt > latest[s.step].attempt:
                     latest[s.step] = s
             if last is None or (last in latest and latest[last].status in ("done", "skipped")):
-                actual_finish = max((_local_date(s.finished_at) for s in mine if s.finished_at), default=None)
+                actual_finish = max((_local_date(s.finished_at, tz) for s in mine if s.finished_at), default=None)
         deps = [done[a] for a in phase.after]
         dep50 = max((d.finish_p50 for d in deps), default=start)
         dep90 = max((d.finish_p90 for d in deps), default=start)
@@ -399,7 +401,8 @@ def build_portfolio(
     given. A launch whose forecast raises is shown with the plan estimate and named in
     ``errors``."""
     t0 = time.perf_counter()
-    as_of = now.astimezone(TZ).date()
+    tz = calendar.tz_name  # the settings' time zone (Resources builds the calendar with it)
+    as_of = now.astimezone(ZoneInfo(tz)).date()
     if forecaster is None:
         forecaster, _why = default_forecaster(catalogue=catalogue, calendar=calendar, config=config,
                                               settings=settings, samples=samples)
@@ -448,7 +451,7 @@ def build_portfolio(
                 actor_zh=actor.name_zh if actor else "",
                 actor_en=actor.name_en if actor else "",
                 due_at=s.due_at,
-                due=_due_text(s.due_at),
+                due=_due_text(s.due_at, tz),
                 overdue=late,
                 provisional=bool(s.provisional),
             ))
@@ -468,14 +471,14 @@ def build_portfolio(
         mini, client_label = _labels(client)
         rows.append(LaunchRow(
             launch_id=launch.id, mini_program=mini, client=client_label, subject_type=subject_type,
-            registration_path=launch.registration_path, started=_local_date(launch.created_at),
+            registration_path=launch.registration_path, started=_local_date(launch.created_at, tz),
             phases=phases, go_live_p50=fc.p50, go_live_p90=fc.p90, committed=committed, risk=risk,
             waiting=tuple(waiting), provisional=bool(fc.provisional) or any(w.provisional for w in waiting),
             source=source,
         ))
     rows.sort(key=lambda r: (r.started, r.launch_id))
     return Portfolio(
-        generated_at=now, as_of=as_of, rows=tuple(rows), lanes=max(lanes.values(), default=0) + 1,
+        generated_at=now, as_of=as_of, tz=tz, rows=tuple(rows), lanes=max(lanes.values(), default=0) + 1,
         phase_names=tuple((p.id, p.name_zh, p.name_en) for p in catalogue.phase_order()),
         errors=tuple(errors),
         days_off=_days_off(calendar, rows, as_of),
@@ -741,7 +744,7 @@ def render_html(portfolio: Portfolio, *, png: bytes | None = None, nonce: str | 
         at_risk=portfolio.at_risk,
         chart=data_uri,
         nonce=nonce,
-        generated=portfolio.generated_at.astimezone(TZ).strftime("%Y-%m-%d %H:%M"),
+        generated=portfolio.generated_at.astimezone(ZoneInfo(portfolio.tz)).strftime("%Y-%m-%d %H:%M"),
         risk_zh=RISK_ZH,
         colours=colours,
         overdue_colour=OVERDUE,
@@ -787,7 +790,8 @@ def summary_markdown(portfolio: Portfolio, *, limit: int = 50) -> str:
         "",
         f"- 进行中 / open launches: **{len(rows)}**",
         f"- 有风险 / at risk: **{len(at_risk)}** (其中逾期 / overdue: {overdue})",
-        f"- 生成于 / generated: {portfolio.generated_at.astimezone(TZ).strftime('%Y-%m-%d %H:%M')} 北京时间",
+        f"- 生成于 / generated: {portfolio.generated_at.astimezone(ZoneInfo(portfolio.tz)).strftime('%Y-%m-%d %H:%M')} "
+        f"{zone_label(portfolio.tz)}",
     ]
     if portfolio.sources == {"plan"}:
         lines.append("- 上线日期按流程目录估算 / go-live dates are plan estimates (no Monte Carlo forecast yet)")

@@ -238,10 +238,6 @@ def refresh_in_process_settings() -> None:
     from launch.settings import get_settings
 
     get_settings.cache_clear()
-    # Until launch/runtime.py is gone (issue 11), its cached store and catalogue follow too.
-    legacy = sys.modules.get("launch.runtime")
-    if legacy is not None:
-        legacy.reset()
     if "prefect.context" in sys.modules:
         from prefect.context import refresh_global_settings_context
 

@@ -20,14 +20,13 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from launch import runtime
 from launch.app.links import DEAD_LINK_TEXT, LinkError, check_live, verify_token
 from launch.settings import SecretFileError, Settings, load_or_create_secret_file
 from launch.app.watcher import watch_once
@@ -323,10 +322,10 @@ def test_integrity_error_text_carries_no_parameter_values(db_url, keys):  # noqa
         assert store.engine.hide_parameters
         with store.engine.begin() as conn:
             conn.execute(text("INSERT INTO nonces (scope, nonce, seen_at) VALUES (:s, :n, :t)"),
-                         {"s": "test", "n": secret_value, "t": runtime.now()})
+                         {"s": "test", "n": secret_value, "t": datetime.now(timezone.utc)})
         with pytest.raises(IntegrityError) as err, store.engine.begin() as conn:
             conn.execute(text("INSERT INTO nonces (scope, nonce, seen_at) VALUES (:s, :n, :t)"),
-                         {"s": "test", "n": secret_value, "t": runtime.now()})
+                         {"s": "test", "n": secret_value, "t": datetime.now(timezone.utc)})
         message = str(err.value)
         assert secret_value not in message and "4711" not in message and secret_value not in str(err.value.orig)
         assert "parameters hidden" in message
