@@ -19,10 +19,6 @@ class ClientRefused(ValueError):
         super().__init__(message)
 
 
-def rule_config(settings: Settings) -> RuleConfig:
-    return RuleConfig.load(settings.rules_file)
-
-
 def facts_for(store, intake: Intake, exclude_client_id: str | None = None) -> KnownFacts:
     """Quota counts of OTHER clients sharing this intake's identifiers (digests only in the store)."""
     identifiers = intake.identifiers()
@@ -60,7 +56,7 @@ def pending_fast_registrations(store, oa_appid: str, exclude_client_id: str | No
 
 def check_intake(res: Resources, intake: Intake, today: date, exclude_client_id: str | None = None) -> CheckResult:
     return check(intake, today=today, facts=facts_for(res.store, intake, exclude_client_id),
-                 config=rule_config(res.settings))
+                 config=res.rules)
 
 
 def add_client(res: Resources, intake: Intake, today: date) -> tuple[str, CheckResult]:
@@ -105,4 +101,4 @@ def check_client(res: Resources, client_id: str, today: date) -> CheckResult | N
         return None
     intake = parse_intake(store.client_intake(client_id), source=f"client {client_id}")
     return check(intake, today=today, facts=facts_for(store, intake, exclude_client_id=client_id),
-                 config=rule_config(res.settings))
+                 config=res.rules)

@@ -64,6 +64,7 @@ class Resources:
     _catalogue: Catalogue | None = None
     _orchestrator: Any = None
     _notifier: Any = None
+    _rules: RuleConfig | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> Resources:
@@ -90,7 +91,7 @@ class Resources:
     @cached_property
     def rules(self) -> RuleConfig:
         """The preflight figures (quotas, province lists, WeChat's change limits), read once."""
-        return RuleConfig.load(self.settings.rules_file)
+        return self._rules or RuleConfig.load(self.settings.rules_file)
 
     @cached_property
     def orchestrator(self) -> Any:

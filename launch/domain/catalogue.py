@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+
+from launch.domain.yamltext import load_yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from launch.domain.forms import FormError, FormProblem, GateForm, form_class, validate_form
@@ -237,7 +239,7 @@ def _deep_merge(base: dict, override: dict) -> dict:
 
 def _read_yaml(path: Path | None, text: str | None = None) -> dict:
     try:
-        data = yaml.safe_load(text if text is not None else path.read_text(encoding="utf-8"))
+        data = load_yaml(text if text is not None else path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise CatalogueError(f"{path}: 无法读取 / cannot read: {exc}") from None
     except yaml.YAMLError as exc:

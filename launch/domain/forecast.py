@@ -47,6 +47,8 @@ from typing import Any
 
 import yaml
 
+from launch.domain.yamltext import load_yaml
+
 __all__ = [
     "DEFAULT_FORECAST_FILE",
     "Distribution",
@@ -456,7 +458,7 @@ def _deep_merge(base: dict, override: Mapping) -> dict:
 
 def _packaged() -> dict:
     text = resources.files("launch.domain").joinpath("data/forecast.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text) or {}
+    return load_yaml(text) or {}
 
 
 def load_forecast_config(path: Path | str | None = None) -> ForecastConfig:
@@ -466,7 +468,7 @@ def load_forecast_config(path: Path | str | None = None) -> ForecastConfig:
     source = DEFAULT_FORECAST_FILE
     if path is not None:
         try:
-            over = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            over = load_yaml(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
             raise ForecastConfigError(str(path), "(file)", f"无法读取：{exc}", f"cannot read: {exc}") from None
         except yaml.YAMLError as exc:

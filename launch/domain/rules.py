@@ -42,6 +42,8 @@ from typing import Any, Literal
 
 import phonenumbers
 import yaml
+
+from launch.domain.yamltext import load_yaml
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, field_validator, model_validator
 from stdnum import exceptions as stdnum_exc
@@ -296,7 +298,7 @@ def _default_config() -> RuleConfig:
 
 def _read_yaml(text: str, name: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

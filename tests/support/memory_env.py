@@ -4,6 +4,7 @@ a temp folder), the flow bodies run in-process with Prefect's rules (launch.proc
 from __future__ import annotations
 
 import shutil
+from functools import lru_cache
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +21,7 @@ from launch.app.resources import catalogue_for
 from launch.process import launch as launch_process
 from launch.process.branches import BODIES
 from launch.process.memory import InMemoryOrchestrator
+from launch.domain.rules import RuleConfig
 from launch.settings import Settings
 from launch.store import Store
 from tests.support.intakes import fresh_intake
@@ -28,6 +30,17 @@ T0 = datetime(2026, 10, 12, 2, 0, tzinfo=timezone.utc)  # a Monday, 10:00 in Bei
 
 
 _TEMPLATE: dict[str, Path] = {}
+
+
+@lru_cache
+def _catalogue(process_file: Path | None, trial_acceptance: bool):
+    """Catalogues are immutable: one per distinct setting for the whole test session."""
+    return catalogue_for(Settings(process_file=process_file, trial_acceptance=trial_acceptance))
+
+
+@lru_cache
+def _rules(rules_file: Path | None):
+    return RuleConfig.load(rules_file)
 
 
 def _copy_migrated_store(home: Path) -> None:
@@ -57,8 +70,10 @@ class World:
         if s.database_url is None:
             _copy_migrated_store(home)
         self.clock = FixedClock(T0)
-        self.orch = InMemoryOrchestrator(catalogue_for(s), gate_timeout_seconds=s.gate_timeout_days * 86400)
-        self.res = Resources(settings=s, clock=self.clock, _orchestrator=self.orch, _notifier=(None, None, None))
+        catalogue = _catalogue(s.process_file, s.trial_acceptance)
+        self.orch = InMemoryOrchestrator(catalogue, gate_timeout_seconds=s.gate_timeout_days * 86400)
+        self.res = Resources(settings=s, clock=self.clock, _catalogue=catalogue, _orchestrator=self.orch,
+                             _notifier=(None, None, None), _rules=_rules(s.rules_file))
         self.orch.clock = self.clock.now
         self.orch.install(
             bodies={"launch": launch_process.launch, **BODIES},
