@@ -20,7 +20,6 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from devtools.stack import ROOT, PortBusy, Stack, ensure_port_free, free_port
 
@@ -181,18 +180,10 @@ def _play(console: Console, stack: Stack, timeout: float, keep_running: bool, re
 
 
 def _summary(console: Console, detail: dict) -> None:
-    table = Table(title=f"步骤 / steps — {detail['client']} 「{detail['mini_program']}」")
-    for col in ("关卡 gate", "次数", "状态 status", "开始 opened", "截止 due", "完成 finished", "结果 outcome"):
-        table.add_column(col)
-    for s in detail["steps"]:
-        table.add_row(s["name"], str(s["attempt"]), s["status"], s["opened"], s["due"], s["finished"], s["outcome"])
-    console.print(table)
-    table = Table(title="决定 / decisions")
-    for col in ("时间 at", "关卡 gate", "次数", "结果 outcome", "决定人 by", "渠道 channel"):
-        table.add_column(col)
-    for d in detail["decisions"]:
-        table.add_row(d["decided_at"], d["gate"], str(d["attempt"]), d["outcome"], d["actor"], d["channel"])
-    console.print(table)
+    from launch.app.presentation import launch_detail_tables
+
+    for table in launch_detail_tables(detail, f"步骤 / steps — {detail['client']} 「{detail['mini_program']}」"):
+        console.print(table)
 
 
 def filing_order(steps: list, catalogue) -> list[str]:

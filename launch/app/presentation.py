@@ -140,3 +140,21 @@ def materials_markdown(materials: list) -> str:
             f"| {m.note or ''} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def launch_detail_tables(detail: dict, title: str = "步骤 / steps") -> list:
+    """The steps and decisions of ``launch_detail(...)`` as two Rich tables (the CLI's `status`
+    and the demo's closing summary print these)."""
+    from rich.table import Table
+
+    steps = Table(title=title)
+    for col in ("关卡 gate", "次数", "状态 status", "开始 opened", "截止 due", "完成 finished", "结果 outcome"):
+        steps.add_column(col)
+    for s in detail["steps"]:
+        steps.add_row(s["name"], str(s["attempt"]), s["status"], s["opened"], s["due"], s["finished"], s["outcome"])
+    decisions = Table(title="决定 / decisions")
+    for col in ("时间 at", "关卡 gate", "次数", "结果 outcome", "决定人 by", "渠道 channel"):
+        decisions.add_column(col)
+    for d in detail["decisions"]:
+        decisions.add_row(d["decided_at"], d["gate"], str(d["attempt"]), d["outcome"], d["actor"], d["channel"])
+    return [steps, decisions]

@@ -369,18 +369,10 @@ def status(ctx: typer.Context, launch_id: Optional[str] = typer.Argument(None), 
         return
     out.print(f"[bold]{detail['client']}[/bold] 「{detail['mini_program']}」 {detail['launch_id']} "
               f"· {detail['status']} · {detail['url']}")
-    table = Table(title="步骤 / steps")
-    for col in ("关卡 gate", "次数", "状态 status", "开始 opened", "截止 due", "完成 finished", "结果 outcome"):
-        table.add_column(col)
-    for s in detail["steps"]:
-        table.add_row(s["name"], str(s["attempt"]), s["status"], s["opened"], s["due"], s["finished"], s["outcome"])
-    out.print(table)
-    table = Table(title="决定 / decisions")
-    for col in ("时间 at", "关卡 gate", "次数", "结果 outcome", "决定人 by", "渠道 channel"):
-        table.add_column(col)
-    for d in detail["decisions"]:
-        table.add_row(d["decided_at"], d["gate"], str(d["attempt"]), d["outcome"], d["actor"], d["channel"])
-    out.print(table)
+    from launch.app.presentation import launch_detail_tables
+
+    for table in launch_detail_tables(detail):
+        out.print(table)
     for line in status_forecast_lines(res, launch_id):
         out.print(line, markup=False)  # "[暂定 provisional]" is text, not Rich markup
 
