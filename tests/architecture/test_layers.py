@@ -19,7 +19,8 @@ PACKAGES = ("launch", "flows", "tasks", "notifiers", "deployments", "devtools")
 
 # Where resources may be built from settings (the successor of the old global locator).
 COMPOSITION_ROOTS = ("launch.cli", "launch.receiver.server", "flows.wiring", "deployments", "devtools")
-# Where Prefect itself may be imported.
+# Where Prefect itself may be imported: its adapters, and `health`, whose job is to ask Prefect's
+# own server about its auth, deployments and the watcher's runs.
 PREFECT_ADAPTERS = ("launch.orchestration.prefect", "launch.orchestration.connect", "tasks", "flows", "deployments", "launch.cli", "devtools",
                     "launch.app.health")
 
