@@ -117,6 +117,16 @@ class Settings(BaseSettings):
         "platform always encrypts, and a plaintext push's signature covers no body. Only for a test platform; "
         "`weapp-launch health` flags it.",
     )
+    wechat_api_base: str = Field(
+        default="https://api.weixin.qq.com",
+        description="Base URL of WeChat's server API that the platform client calls (third-party platform "
+        "API: tokens, code, review, release, ICP filing). Tests and the demo point it at the local stand-in.",
+    )
+    wechat_component_secret: SecretStr | None = Field(
+        default=None,
+        description="AppSecret of the third-party platform (component_appsecret): with the pushed "
+        "component_verify_ticket it yields the component_access_token. Never logged, never sent to Prefect.",
+    )
     max_body_bytes: int = Field(default=64 * 1024, description="Largest callback body accepted.")
     timestamp_window_seconds: int = Field(
         default=300, description="Pushes whose timestamp is further than this from now are refused."

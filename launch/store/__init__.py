@@ -19,6 +19,7 @@ only its aggregate's SQL:
     channels.py      ChannelRepository: per-channel circuit breakers
     effects.py       EffectRepository: the side-effect ledger
     commitments.py   CommitmentRepository: committed go-live dates and risk levels
+    platform.py      PlatformRepository: WeChat platform ticket/tokens (encrypted), refresh leases
     vocab.py         the store's closed vocabularies (StrEnum); decision channels and inbox
                      sources/results are in ``launch.domain.vocabulary``
     models.py, records.py, crypto.py, engine.py, migrations/   tables, frozen records,
@@ -39,6 +40,7 @@ from launch.store.effects import EffectRepository
 from launch.store.inbox import InboxRepository, nonce_ttl_seconds
 from launch.store.launches import LaunchRepository
 from launch.store.migrations import current_revision, head_revision, migrate
+from launch.store.platform import PlatformRepository
 from launch.store.records import (
     AlertRecord,
     BranchRecord,
@@ -77,6 +79,7 @@ class Store(
     ChannelRepository,
     EffectRepository,
     CommitmentRepository,
+    PlatformRepository,
     UnitOfWork,
 ):
     """Every repository over one database. Construct once per process and share

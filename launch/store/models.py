@@ -331,6 +331,46 @@ class LaunchCommitment(Base):
     checked_at: Mapped[datetime | None]
 
 
+# ---------------------------------------------------------------- WeChat platform tokens (revision 0006)
+
+
+class WeChatComponent(Base):
+    """The third-party platform's own credentials: the latest pushed component_verify_ticket and
+    the component_access_token derived from it, both ENCRYPTED (FieldCipher), and the refresh
+    lease (``refresh_owner`` until ``refresh_lease_until``) that lets one process at a time ask
+    WeChat for a new token. One row per deployment (``id`` = "component")."""
+
+    __tablename__ = "wechat_component"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    component_appid: Mapped[str | None] = mapped_column(String(64))
+    ticket_enc: Mapped[str | None] = mapped_column(Text)
+    ticket_at: Mapped[datetime | None]
+    token_enc: Mapped[str | None] = mapped_column(Text)
+    token_expires_at: Mapped[datetime | None]
+    refresh_owner: Mapped[str | None] = mapped_column(String(64))
+    refresh_lease_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class WeChatAuthorizer(Base):
+    """A mini program that authorised the platform: its app id, its refresh token and current
+    authorizer_access_token (both ENCRYPTED), the permission sets granted, and the refresh lease."""
+
+    __tablename__ = "wechat_authorizers"
+
+    appid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    refresh_token_enc: Mapped[str] = mapped_column(Text)
+    token_enc: Mapped[str | None] = mapped_column(Text)
+    token_expires_at: Mapped[datetime | None]
+    func_info: Mapped[dict[str, Any] | None]
+    authorized_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    refresh_owner: Mapped[str | None] = mapped_column(String(64))
+    refresh_lease_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
 TABLES = (
     "clients",
     "client_identifiers",
@@ -345,4 +385,6 @@ TABLES = (
     "effects",
     "channel_states",
     "launch_commitments",
+    "wechat_component",
+    "wechat_authorizers",
 )
