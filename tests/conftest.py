@@ -11,12 +11,12 @@ import pytest
 from tests.faults.reporter import pytest_runtest_logreport, pytest_terminal_summary  # noqa: F401  (figures under xdist)
 from tests.support.stack import ROOT, Stack
 
-SERVER_GROUP = "prefect-servers"  # every test on the session's SQLite stack, and the other small stacks
-SCALE_GROUP = "scale"  # the PostgreSQL two-worker scale test, on a worker of its own
+SERVER_GROUP = "prefect-servers"  # every test on the session's SQLite stack, and the small `up` stacks
+SCALE_GROUP = "scale"  # the PostgreSQL two-worker scale test, then the fault suite's stacks
 
 
 def _group_of(item) -> str | None:
-    if item.get_closest_marker("scale"):
+    if item.get_closest_marker("scale") or item.get_closest_marker("faults"):
         return SCALE_GROUP
     if item.get_closest_marker("server"):
         return SERVER_GROUP
@@ -25,17 +25,19 @@ def _group_of(item) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Two groups, each on one pytest worker, its tests one after another: the
-    scale test, and every other test that starts a Prefect server. They run beside each other
-    (xdist hands out the largest group first, the scale test next: one to each worker); the
-    tests without a server follow on whichever worker is free first — in practice the scale
-    test's, whose group is the shorter.
+    """Two groups, each on one pytest worker, its tests one after another: the scale test
+    and the fault suite (stacks of their own, PostgreSQL), and every other test that starts a
+    Prefect server (the session stack, `up`). They run beside each other (xdist hands out the
+    largest group first, the other next: one to each worker); the tests without a server
+    follow on whichever worker is free first.
 
-    Never two SQLite stacks at once: a saturated Prefect server on SQLite fails its writes
-    ("database is locked"). Beside the scale test (PostgreSQL) the session stack gets slow,
-    which the end-to-end tests allow for. Every worker sorts alike (xdist needs one order).
+    At most two Prefect servers on SQLite at once (one per group, each its own database file):
+    a saturated one fails its writes ("database is locked"), so the stacks of a group never
+    overlap. Beside the other group the stacks get slow, which the tests allow for. Every
+    worker sorts alike (xdist needs one order).
     """
-    items.sort(key=lambda item: 0 if item.get_closest_marker("scale") else 1 if item.get_closest_marker("server") else 2)
+    items.sort(key=lambda item: 0 if item.get_closest_marker("scale") else 1 if item.get_closest_marker("faults")
+               else 2 if item.get_closest_marker("server") else 3)
     for item in items:
         group = _group_of(item)
         if group:

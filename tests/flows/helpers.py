@@ -4,10 +4,13 @@ runs are parked (Prefect's view and the store's)."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Iterable
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
 
+from devtools.simulator import PASSING
+from launch.app.decisions import submit_decision
 from launch.app.launches import start_launch
 from launch.app.preflight import add_client
 from launch.orchestration.prefect import form_saved
@@ -16,12 +19,24 @@ from tests.support.stack import stack_resources
 from tests.support.wait import wait_for  # noqa: F401  (the real-server tests' one wait loop)
 
 TODAY = date(2026, 11, 21)
+REGISTRATION = ("email-activation", "subject-info", "wechat-verification", "mini-program-profile")  # client-acme's
 
 
-def new_launch(example: str = "client-acme.yaml") -> tuple[dict, dict]:
+def new_launch(example: str = "client-acme.yaml", decided_ahead: Iterable[str] = (),
+               answers: dict[str, dict] | None = None) -> tuple[dict, dict]:
+    """Register a client from a fresh intake and start its launch, as the CLI does; returns
+    (start_launch's answer, the intake's raw values). The gates `decided_ahead` get their
+    passing answer (or `answers[gate]`) recorded first: taken at their gate without parking,
+    they cost no flow-run process."""
     res = stack_resources()
     intake, raw = fresh_intake(example)
     client_id, _ = add_client(res, intake, TODAY)
+    if decided_ahead:
+        launch = res.store.create_launch(client_id)
+        for gate in decided_ahead:
+            data = {"decided_by": "运营", **PASSING[gate], **(answers or {}).get(gate, {})}
+            result = submit_decision(res, launch.id, gate, data, "cli", attempt=1)
+            assert result.status == "recorded", (gate, result)
     return start_launch(res, client_id), raw
 
 

@@ -24,8 +24,10 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from devtools.simulator import PASSING, Scenario, Simulator
 from launch.app.decisions import submit_decision
 from launch.orchestration.prefect import REVIVED_MESSAGE
-from tests.flows.helpers import attempts, new_launch, parked_at, wait_for, waiting_at
-from tests.support.stack import stack_resources
+from launch.app import Resources
+from launch.settings import Settings
+from tests.flows.helpers import REGISTRATION, attempts, new_launch, parked_at, waiting_at
+from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(900)]  # slow beside the scale test
 
@@ -36,9 +38,12 @@ def _runs_of(launch_id: str):
 
 
 def test_sigkill_while_parked_and_while_a_branch_runs(stack):
-    started, _ = new_launch("client-acme.yaml")
+    # Registration and the design's confirmation decided ahead: no park there, nothing to show.
+    started, _ = new_launch("client-acme.yaml", decided_ahead=(*REGISTRATION, "design-confirmation"))
     launch_id, run_id = started["launch_id"], started["flow_run_id"]
-    res = stack_resources()
+    # The watcher's reviver at its smallest setting (60 s is the floor; 75 s: two heartbeats and
+    # some room on a loaded machine), so that the killed run is found dead sooner than 150 s.
+    res = Resources(settings=Settings(dead_run_seconds=75))
     store = res.store
     hold_design = {"on": True}
     never = lambda s: False  # noqa: E731
@@ -93,3 +98,4 @@ def test_sigkill_while_parked_and_while_a_branch_runs(stack):
     assert names == sorted(["launch", "filing", "design", "implementation-1"])
     # One decision per gate attempt; the design draft decided once.
     assert len([d for d in store.history(launch_id) if d.gate == "design-draft"]) == 1
+    res.close()

@@ -167,7 +167,7 @@ def test_the_cli_in_another_shell_starts_and_approves_without_an_export(up_stack
 ])
 def test_health_fails_an_open_prefect(monkeypatch, server_auth, our_auth, verdict):
     """`health`'s server line: an API that answers anyone is a failure, and so is a string it refuses."""
-    from launch import health
+    from launch.app import health
     from launch.orchestration.connect import auth_header
 
     def get(url, headers=None, **kw):

@@ -189,7 +189,6 @@ def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
     from prefect.flow_runs import resume_flow_run
 
     from launch.app.decisions import submit_decision
-    from devtools.simulator import PASSING
     from launch.app.watcher import repair
     from launch.app.activities import FORM_PRIVACY_NOTE
     from tests.flows.helpers import new_launch, parked_at, waiting_at
@@ -202,7 +201,8 @@ def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
     store = res.store
     rng = random.Random()
     typed = {path: _raw_pair(rng) for path in ("cli", "http", "ui", "watcher")}
-    started, client_raw = new_launch("client-acme.yaml")
+    # the profile gate closes registration (issue 10): decided ahead, plainly, so the branches start
+    started, client_raw = new_launch("client-acme.yaml", decided_ahead=("mini-program-profile",))
     launch_id, run_id = started["launch_id"], started["flow_run_id"]
 
     # 1. The decision service (what `weapp-launch approve` calls), resuming the parked run.
@@ -233,9 +233,6 @@ def test_typed_phone_and_id_numbers_never_reach_prefect(stack, staff_api):
     ui = {"decided_by": f"王经理 {phone}", "outcome": "passed", "reason": f"核对身份证 {id_number}，手机 {phone}"}
     resume_flow_run(UUID(run_id), run_input=ui)
     wait_for(lambda: store.get_decision(launch_id, "wechat-verification", 1), 240, "the UI decision")
-    # the profile gate closes registration (issue 10): answered plainly, the branches start
-    wait_for(lambda: waiting_at(launch_id, "mini-program-profile"), 240, "the profile gate to open")
-    submit_decision(res, launch_id, "mini-program-profile", {"decided_by": "运营", **PASSING["mini-program-profile"]}, "cli")
 
     # 4. A decision recorded without a resume; the watcher's repair pass resumes the branch run.
     phone, id_number = typed["watcher"]

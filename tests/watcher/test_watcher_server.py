@@ -13,7 +13,7 @@ import pytest
 
 from devtools.simulator import Scenario, Simulator
 from launch.app.watcher import watch_once
-from tests.flows.helpers import attempts, new_launch, parked_at, waiting_at
+from tests.flows.helpers import REGISTRATION, attempts, new_launch, parked_at, waiting_at
 from tests.support.stack import stack_resources
 from tests.support.wait import wait_for
 
@@ -22,7 +22,8 @@ pytestmark = pytest.mark.server
 
 def test_lost_resume_and_lost_branch_wake_up_are_repaired(stack):
     # The session stack runs no scheduled watcher: only the passes this test starts repair anything.
-    started, _ = new_launch("client-acme.yaml")
+    # Registration after the first gate decided ahead: taken without parking.
+    started, _ = new_launch("client-acme.yaml", decided_ahead=REGISTRATION[1:])
     _lost_resume_and_lost_wake_up(stack_resources(), started["launch_id"], started["flow_run_id"])
 
 
