@@ -1,0 +1,93 @@
+"""Tokens: the ticket the stand-in pushed, component and authorizer tokens, expiry mid-launch."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_component_token_needs_the_latest_ticket(standin):
+    cfg = standin.standin.config
+    body = {"component_appid": cfg.component_appid, "component_appsecret": cfg.component_appsecret}
+    assert standin.call("/cgi-bin/component/api_component_token",
+                        body={**body, "component_verify_ticket": "ticket@@@made-up"})["errcode"] == 61006
+    old = standin.ticket()
+    new = standin.ticket()
+    assert standin.call("/cgi-bin/component/api_component_token",
+                        body={**body, "component_verify_ticket": old})["errcode"] == 61006
+    ok = standin.call("/cgi-bin/component/api_component_token", body={**body, "component_verify_ticket": new})
+    assert ok["errcode"] == 0 and ok["expires_in"] == 7200 and ok["component_access_token"]
+    bad_secret = standin.call("/cgi-bin/component/api_component_token",
+                              body={**body, "component_appsecret": "wrong", "component_verify_ticket": new})
+    assert bad_secret["errcode"] == 40125
+    standin.advance(seconds=12 * 3600 + 1, finish=False)  # a ticket lives 12 h
+    assert standin.call("/cgi-bin/component/api_component_token",
+                        body={**body, "component_verify_ticket": new})["errcode"] == 61005
+
+
+def test_component_calls_take_either_token_parameter_name(standin):
+    ct = standin.component_token()
+    appid = standin.standin.config.component_appid
+    for name in ("component_access_token", "access_token"):
+        answer = standin.call("/cgi-bin/component/api_create_preauthcode", ct, {"component_appid": appid},
+                              token_param=name)
+        assert answer["errcode"] == 0 and answer["pre_auth_code"].startswith("preauthcode@@@")
+
+
+def test_authorisation_and_refresh(standin):
+    app = standin.authorized("wx0123456789abcdef")
+    assert app.appid == "wx0123456789abcdef" and app.original_id.startswith("gh_")
+    assert standin.call("/wxa/get_latest_auditstatus", app.token)["errcode"] == 85058  # a real call works
+    ct = standin.component_token()
+    cfg = standin.standin.config
+    fresh = standin.call("/cgi-bin/component/api_authorizer_token", ct, {
+        "component_appid": cfg.component_appid, "authorizer_appid": app.appid,
+        "authorizer_refresh_token": app.refresh_token})
+    assert fresh["errcode"] == 0 and fresh["authorizer_access_token"] != app.token
+    assert fresh["authorizer_refresh_token"] == app.refresh_token
+    wrong = standin.call("/cgi-bin/component/api_authorizer_token", ct, {
+        "component_appid": cfg.component_appid, "authorizer_appid": app.appid,
+        "authorizer_refresh_token": "refreshtoken@@@nope"})
+    assert wrong["errcode"] == 61023
+
+
+def test_an_authorization_code_is_used_once(standin):
+    ct = standin.component_token()
+    cfg = standin.standin.config
+    consent = standin.control("authorize")
+    body = {"component_appid": cfg.component_appid, "authorization_code": consent["auth_code"]}
+    assert standin.call("/cgi-bin/component/api_query_auth", ct, body)["errcode"] == 0
+    assert standin.call("/cgi-bin/component/api_query_auth", ct, body)["errcode"] == 61010
+
+
+@pytest.mark.parametrize("standin_config", [{"token_lifetime": 600}], indirect=True)
+def test_a_token_expires_in_the_middle_of_a_launch(standin):
+    app = standin.authorized()
+    commit = {"template_id": 1, "ext_json": "{}", "user_version": "1.0.0", "user_desc": "first"}
+    assert standin.call("/wxa/commit", app.token, commit)["errcode"] == 0
+    standin.advance(seconds=601, finish=False)
+    assert standin.call("/wxa/submit_audit", app.token, {})["errcode"] == 42001
+    # the component token expired too: a new ticket, a new component token, a new authorizer token
+    ct = standin.component_token()
+    cfg = standin.standin.config
+    fresh = standin.call("/cgi-bin/component/api_authorizer_token", ct, {
+        "component_appid": cfg.component_appid, "authorizer_appid": app.appid,
+        "authorizer_refresh_token": app.refresh_token})["authorizer_access_token"]
+    assert standin.call("/wxa/submit_audit", fresh, {})["errcode"] == 0
+    assert standin.calls("/wxa/submit_audit") == 2  # both calls logged, the refused one too
+
+
+def test_unknown_missing_and_expired_on_demand(standin):
+    app = standin.authorized()
+    assert standin.call("/wxa/get_latest_auditstatus", "not-a-token")["errcode"] == 40001
+    assert standin.call("/wxa/get_latest_auditstatus")["errcode"] == 41001
+    ct = standin.component_token()
+    assert standin.call("/wxa/get_latest_auditstatus", ct)["errcode"] == 40001  # a component token is not one
+    assert standin.control("expire_tokens", appid=app.appid)["expired"] == 1
+    assert standin.call("/wxa/get_latest_auditstatus", app.token)["errcode"] == 42001
+
+
+def test_unauthorized_stops_the_tokens(standin):
+    app = standin.authorized()
+    standin.control("unauthorize", appid=app.appid)
+    assert standin.call("/wxa/get_latest_auditstatus", app.token)["errcode"] == 42001
+    assert [p["kind"] for p in standin.pushes()][-1] == "unauthorized"
