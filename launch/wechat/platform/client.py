@@ -5,7 +5,7 @@ for calls on behalf of a mini program, ``component_access_token`` for the platfo
 calls, as WeChat's third-party platform docs and wechatpy/WxJava send them), decodes
 ``errcode`` into a typed error (errors.py) and applies ONE retry policy:
 
-- -1 (busy) and the retryable rate limits (45011, 9402202) are retried with exponential
+- -1 (busy) and the rate limits (45009, 45011, 9402202) are retried with exponential
   backoff, at most ``retries`` times;
 - 40001 / 42001 / 40014 (token expired or not the latest): the token is refreshed ONCE
   (through the token source's compare-and-set, so another process's fresh token is used when

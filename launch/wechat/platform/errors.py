@@ -6,12 +6,14 @@ oplatform/…, 通用错误码 and each API's 错误码 table; the same families
 ``WeChatErrorCode`` and WxJava's ``WxOpenErrorMsgEnum``):
 
 - ``TokenInvalid``: 40001 (credential invalid or not latest), 42001 (access_token expired),
-  40014 (invalid access_token). The client refreshes the token once and retries once.
+  40014 (invalid access_token). The client refreshes the token once and retries once (as
+  wechatpy does for the same three codes).
 - ``WeChatBusy``: -1 (system busy, "稍候再试"): retried with backoff.
 - ``RateLimited``: 45011 (minute quota, "retry next minute"), 9402202 (submit_audit: "请勿频繁
-  提交，待上一次操作完成后再提交"): retried with backoff. ``DailyQuotaExceeded`` 45009 (the API's
-  daily quota) is a RateLimited that is NOT retried: seconds of backoff cannot help; the
-  platform admin resets it (clear_quota) or it resets tomorrow.
+  提交，待上一次操作完成后再提交") and 45009 (``DailyQuotaExceeded``: WeChat's docs call it the
+  API's DAILY quota; gateways and the local stand-in also use it for short windows): retried
+  with the same bounded backoff. A 45009 that outlasts the backoff surfaces as
+  DailyQuotaExceeded: reset the quota (clear_quota) or wait for tomorrow.
 - ``ReviewError``: 85009, 85085, 85086, 86002, 85008, 85010, 85023, 61039, 87013.
 - ``ReleaseError``: 44002, 85019, 85020, 85052.
 - ``IcpFilingRejected``: apply_icp_filing's failure with ``hints`` [{errcode, err_field, errmsg}].
@@ -82,7 +84,8 @@ class RateLimited(WeChatApiError):
 
 
 class DailyQuotaExceeded(RateLimited):
-    retryable = False
+    """45009: retried within the bounded backoff like any rate limit; if it persists, the day's
+    quota is used up."""
 
 
 class ReviewError(WeChatApiError):
