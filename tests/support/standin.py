@@ -89,6 +89,15 @@ class StandinClient:
         return Authorized(info["authorizer_appid"], consent["original_id"], info["authorizer_access_token"],
                           info["authorizer_refresh_token"])
 
+    def refresh(self, app: Authorized) -> Authorized:
+        """A fresh authorizer token from the refresh token (a new ticket and component token first)."""
+        cfg = self.standin.config
+        answer = self.call("/cgi-bin/component/api_authorizer_token", self.component_token(), {
+            "component_appid": cfg.component_appid, "authorizer_appid": app.appid,
+            "authorizer_refresh_token": app.refresh_token})
+        assert answer["errcode"] == 0, answer
+        return Authorized(app.appid, app.original_id, answer["authorizer_access_token"], app.refresh_token)
+
     # --- control API ----------------------------------------------------------------
 
     def control(self, name: str, **body) -> dict:
