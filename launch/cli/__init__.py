@@ -514,6 +514,32 @@ def api() -> None:
     api_command()
 
 
+@app.command("wechat-standin")
+def wechat_standin(
+    ctx: typer.Context,
+    port: int = typer.Option(8090, "--port", help="Port of the stand-in (127.0.0.1)"),
+    receiver_url: Optional[str] = typer.Option(None, "--receiver-url",
+                                               help="Base URL of the receiver to push to, e.g. http://127.0.0.1:8000"),
+    ticket_every: float = typer.Option(600, "--ticket-every", help="Seconds between component_verify_ticket pushes"),
+    component_secret: str = typer.Option("standin-secret", "--component-secret",
+                                         envvar="WEAPP_LAUNCH_WECHAT_COMPONENT_APPSECRET",
+                                         help="The component appsecret the stand-in accepts"),
+) -> None:
+    """A local WeChat third-party platform (dev only): WeChat's API plus pushes to the receiver / 本地微信替身。"""
+    from devtools.wechat_standin import StandinConfig, serve
+
+    s = resources(ctx).settings
+    config = StandinConfig(receiver_url=receiver_url, ticket_every=ticket_every, component_appsecret=component_secret)
+    if s.wechat_token and s.wechat_encoding_aes_key and s.wechat_component_appid:  # push as the receiver expects
+        config.token = s.wechat_token.get_secret_value()
+        config.encoding_aes_key = s.wechat_encoding_aes_key.get_secret_value()
+        config.component_appid = s.wechat_component_appid
+    else:
+        err.print("WEAPP_LAUNCH_WECHAT_TOKEN / _ENCODING_AES_KEY / _COMPONENT_APPID 未设置，使用替身默认值 / not set: "
+                  "the stand-in uses its own defaults")
+    serve(config, port=port)
+
+
 @app.command()
 def health(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     """Check server, workers, receiver, watcher, store migrations and alert channels (one line each).
