@@ -222,3 +222,23 @@ def test_one_refresh_across_two_processes(standin, db):
     finally:
         a.close()
         b.close()
+
+
+def test_registration_new_enterprise_call_and_reuse_path(standin, platform):
+    from launch.wechat.platform.registration import EnterpriseRegistration, RegistrationApi
+
+    mp_appid = authorise(standin, platform)  # the 公众号 whose qualifications are reused
+    reg = RegistrationApi(platform.client, COMPONENT_APPID)
+    task = reg.create_enterprise(EnterpriseRegistration(name="某某科技有限公司", code="91440300MA5XXXXX0A",
+                                                        component_phone="13800000000"))
+    assert task.taskid and task.authorize_url
+    assert reg.query_enterprise(task.taskid).taskid == task.taskid
+    with pytest.raises(ValueError):
+        EnterpriseRegistration(name="x", code="12345", component_phone="1")  # 18-digit credit code only
+    link = reg.fastregisterauth_link(mp_appid, "https://agency.example/fastregister")
+    assert "copy_wx_verify=1" in link and f"component_appid={COMPONENT_APPID}" in link
+    ticket = standin.control("fastregisterauth", appid=mp_appid)["ticket"]
+    created = reg.fastregister(mp_appid, ticket)
+    assert created.is_wx_verify_succ is True and created.appid != mp_appid
+    platform.auth.query_auth(created.authorization_code)
+    assert platform.store.authorizer_state(created.appid).refresh_token
