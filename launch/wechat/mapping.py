@@ -33,10 +33,11 @@ What each push means (shared/domain.md, "Events a server receives"):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from launch.wechat.events import (
+    BEIAN_STATUS_LABELS,
     AuditDelay,
     AuditFail,
     AuditSuccess,
@@ -45,9 +46,24 @@ from launch.wechat.events import (
     IcpVerifyResult,
 )
 
-__all__ = ["DECIDED_BY", "NOT_FILED_MISSING", "Lookup", "Plan", "decisions_for", "fastregister_answer", "missing_for", "note_for", "plan_for"]
+__all__ = [
+    "DECIDED_BY",
+    "DECIDED_BY_API",
+    "NOT_FILED_MISSING",
+    "Lookup",
+    "Plan",
+    "decisions_for",
+    "face_plan",
+    "fastregister_answer",
+    "filing_plan",
+    "missing_for",
+    "note_for",
+    "plan_for",
+    "review_plan",
+]
 
 DECIDED_BY = "微信推送 / WeChat push"
+DECIDED_BY_API = "微信接口查询 / WeChat API"  # the watcher's reconciliation asked WeChat (launch/app/reconcile.py)
 
 # Form limits (launch/domain/forms.py): keep WeChat's free text inside them rather than
 # have a push refused for a long reason.
@@ -108,8 +124,8 @@ def _clip(text: str | None, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _decision(gate: str, outcome: str, **fields: Any) -> tuple[str, dict[str, Any]]:
-    data: dict[str, Any] = {"decided_by": DECIDED_BY, "outcome": outcome}
+def _decision(gate: str, outcome: str, *, decided_by: str = DECIDED_BY, **fields: Any) -> tuple[str, dict[str, Any]]:
+    data: dict[str, Any] = {"decided_by": decided_by, "outcome": outcome}
     for key, value in fields.items():
         if value is None or value == "" or value == []:
             continue
@@ -127,18 +143,12 @@ def _audit_lookups(event) -> tuple[Lookup, ...]:
 def plan_for(event) -> Plan:
     """The decisions, note and launch lookups of one parsed push (any launch.wechat.events model)."""
     if isinstance(event, AuditSuccess):
-        return Plan([_decision("code-review", "passed")], lookups=_audit_lookups(event))
+        return replace(review_plan("passed"), lookups=_audit_lookups(event))
     if isinstance(event, AuditFail):
-        shots = [s for s in event.screenshots if s][:_SCREENSHOTS_MAX]
-        return Plan(
-            [_decision("code-review", "failed", reason=event.reason or AUDIT_FAILED_REASON, screenshots=shots)],
-            lookups=_audit_lookups(event),
-        )
+        return replace(review_plan("failed", reason=event.reason, screenshots=event.screenshots),
+                       lookups=_audit_lookups(event))
     if isinstance(event, AuditDelay):
-        note = "微信代码审核延后 / WeChat delayed the code review"
-        if event.reason:
-            note += f": {_clip(event.reason, 200)}"
-        return Plan(note=note, lookups=_audit_lookups(event))
+        return replace(review_plan("delayed", reason=event.reason), lookups=_audit_lookups(event))
     if isinstance(event, FastRegisterResult):
         lookups = (Lookup("credit_code", event.info.code or None), Lookup("appid", event.appid or None))
         if event.ok and event.appid:
@@ -155,57 +165,84 @@ def plan_for(event) -> Plan:
             lookups=lookups,
         )
     if isinstance(event, IcpVerifyResult):
-        lookups = (Lookup("appid", event.verify_appid or None),)
-        if event.passed:
-            return Plan([_decision("face-verification", "passed", task_id=_clip(event.task_id, 128))],
-                        lookups=lookups)
-        if event.failed:
-            return Plan([_decision("face-verification", "failed", reason=FACE_FAILED_REASON,
-                                   task_id=_clip(event.task_id, 128))], lookups=lookups)
-        return Plan(
-            note=f"人脸核身结果 {event.result}（未知）/ face verification result {event.result} (unknown)",
-            lookups=lookups,
-        )
+        return replace(face_plan(event.result, event.task_id), lookups=(Lookup("appid", event.verify_appid or None),))
     if isinstance(event, IcpFilingResult):
-        return _filing_plan(event)
+        return replace(
+            filing_plan(event.beian_status, event.sms_verify_status, status_label=event.status_label),
+            lookups=(Lookup("appid", event.authorizer_appid or None),),
+        )
     return Plan(acted_on=False)
 
 
-def _filing_plan(event: IcpFilingResult) -> Plan:
-    lookups = (Lookup("appid", event.authorizer_appid or None),)
-    status = event.beian_status
+# --- What WeChat's answer means, whether it came as a push or from asking WeChat's API (the
+# watcher's reconciliation, launch/app/reconcile.py): one mapping, two channels. ``decided_by``
+# says which; ``reason`` replaces the push's fixed wording when the API gave WeChat's own words.
+
+
+def review_plan(result: str, *, reason: str | None = None, screenshots: list[str] | tuple[str, ...] = (),
+                decided_by: str = DECIDED_BY) -> Plan:
+    """code-review from a review result: "passed" / "failed" (WeChat's reason, screenshots'
+    media ids) / "delayed" (a note only)."""
+    if result == "passed":
+        return Plan([_decision("code-review", "passed", decided_by=decided_by)])
+    if result == "failed":
+        shots = [s for s in screenshots if s][:_SCREENSHOTS_MAX]
+        return Plan([_decision("code-review", "failed", decided_by=decided_by, reason=reason or AUDIT_FAILED_REASON,
+                               screenshots=shots)])
+    if result == "delayed":
+        note = "微信代码审核延后 / WeChat delayed the code review"
+        if reason:
+            note += f": {_clip(reason, 200)}"
+        return Plan(note=note)
+    raise ValueError(f"unknown review result {result!r}")
+
+
+def face_plan(result: int, task_id: str | None, *, decided_by: str = DECIDED_BY) -> Plan:
+    """face-verification from the face check's result: 3 passed, 2 failed, else a note."""
+    task = _clip(task_id, 128) or None
+    if result == 3:
+        return Plan([_decision("face-verification", "passed", decided_by=decided_by, task_id=task)])
+    if result == 2:
+        return Plan([_decision("face-verification", "failed", decided_by=decided_by, reason=FACE_FAILED_REASON,
+                               task_id=task)])
+    return Plan(note=f"人脸核身结果 {result}（未知）/ face verification result {result} (unknown)")
+
+
+def filing_plan(status: int, sms_verify_status: int | None, *, reason: str | None = None,
+                status_label: str | None = None, decided_by: str = DECIDED_BY) -> Plan:
+    """The filing gates from a filing status (beian_status / get_icp_entrance_info's status)
+    and sms_verify_status; ``reason``: WeChat's rejection reasons when known (audit_data)."""
     if status == 3:
-        return Plan([_decision("first-review", "rejected", reason=PLATFORM_REJECTED_REASON)], lookups=lookups)
+        return Plan([_decision("first-review", "rejected", decided_by=decided_by,
+                               reason=reason or PLATFORM_REJECTED_REASON)])
     if status == 4:
-        decisions = [_decision("first-review", "passed")]
+        decisions = [_decision("first-review", "passed", decided_by=decided_by)]
         note = None
-        if event.sms_verify_status == 2:
-            decisions.append(_decision("sms-verification", "verified"))
-        elif event.sms_verify_status == 3:
-            decisions.append(
-                _decision("sms-verification", "timed_out", note="工信部短信核验超时 / MIIT SMS verification timed out")
-            )
-        elif event.sms_verify_status == 1:
+        if sms_verify_status == 2:
+            decisions.append(_decision("sms-verification", "verified", decided_by=decided_by))
+        elif sms_verify_status == 3:
+            decisions.append(_decision("sms-verification", "timed_out", decided_by=decided_by,
+                                       note="工信部短信核验超时 / MIIT SMS verification timed out"))
+        elif sms_verify_status == 1:
             note = "等待工信部短信核验 / waiting for the MIIT SMS verification"
-        return Plan(decisions, note=note, lookups=lookups)
+        return Plan(decisions, note=note)
     if status == 5:
-        return Plan([_decision("bureau-review", "rejected", reason=BUREAU_REJECTED_REASON)], lookups=lookups)
+        return Plan([_decision("bureau-review", "rejected", decided_by=decided_by,
+                               reason=reason or BUREAU_REJECTED_REASON)])
     if status == 6:
         return Plan(
             note="管局审核已通过、已备案：推送不含备案号，请在管局审核关卡登记备案号 / filed: the push carries no "
             "filing number, enter it at the bureau-review gate to approve it",
-            lookups=lookups,
         )
     missing = missing_for(status)
     if missing:
         zh = "；".join(m[0] for m in missing)
         en = "; ".join(m[1] for m in missing)
         todo = "；".join(m[2] for m in missing)
-        return Plan(
-            note=f"未备案，尚缺：{zh} / not filed, missing: {en} (status {status}). 请处理 / to do: {todo}",
-            lookups=lookups,
-        )
-    return Plan(note=f"备案状态 / filing status: {event.status_label} ({status})", lookups=lookups)
+        return Plan(note=f"未备案，尚缺：{zh} / not filed, missing: {en} (status {status}). 请处理 / to do: {todo}")
+    label = status_label or ("未备案 / not filed" if status >= 1024 else
+                             BEIAN_STATUS_LABELS.get(status, f"未知状态 {status} / unknown status"))
+    return Plan(note=f"备案状态 / filing status: {label} ({status})")
 
 
 FAST_REGISTER_NOT_VERIFIED_REASON = (
