@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     wechat_component_appid: str | None = Field(
         default=None, description="Third-party platform app id; decrypted messages must carry it."
     )
+    wechat_auto_release: bool = Field(
+        default=True,
+        description="With a third-party platform: release by itself once review passed AND the filing is done "
+        "(false: release stays a staff gate).",
+    )
     wechat_allow_plaintext: bool = Field(
         default=False,
         description="Accept unencrypted (plaintext) pushes signed only by `signature`. Off: a third-party "

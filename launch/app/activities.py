@@ -206,6 +206,16 @@ class Activities:
     def finish_branch(self, launch_id: str, branch: str) -> None:
         self.res.store.finish_branch(launch_id, branch, status="done", at=self.res.now())
 
+    # --- acting on WeChat ----------------------------------------------------------------
+    def act(self, launch_id: str, gate_id: str, attempt: int) -> str:
+        """The gate's action on WeChat (launch/app/wechat_actions.py); "manual" without a platform."""
+        from launch.app.wechat_actions import act
+
+        done = act(self.res, launch_id, gate_id, attempt)
+        self._logger().info("关卡 %s 第 %d 次 微信操作 / gate %s attempt %d WeChat action: %s",
+                            gate_id, attempt, gate_id, attempt, done)
+        return done
+
     # --- artifacts -----------------------------------------------------------------------
     def refresh_artifacts(self, launch_id: str, reason: str) -> None:
         """The launch page's artifacts, refreshed; `reason` makes each refresh its own cached call."""

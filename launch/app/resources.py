@@ -65,6 +65,7 @@ class Resources:
     _orchestrator: Any = None
     _notifier: Any = None
     _rules: RuleConfig | None = None
+    _wechat: Any = None
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> Resources:
@@ -102,6 +103,16 @@ class Resources:
         return PrefectOrchestrator(self.settings)
 
     @cached_property
+    def wechat(self) -> Any:
+        """The WeChat third-party platform (launch.wechat.platform.WeChatPlatform), or None when
+        none is configured: then every WeChat-side step stays a manual gate."""
+        if self._wechat is not None:
+            return self._wechat
+        from launch.wechat.platform.platform import build_platform
+
+        return build_platform(self.settings, self.store, now=self.now)
+
+    @cached_property
     def notifier(self) -> Any:
         """The notifier configuration (channels, people); None when alerts are not set up."""
         if self._notifier is not None:
@@ -125,5 +136,7 @@ class Resources:
         return dt.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
 
     def close(self) -> None:
+        if self.__dict__.get("wechat") is not None and self._wechat is None:
+            self.wechat.close()
         if "store" in self.__dict__:
             self.store.close()

@@ -48,6 +48,10 @@ ACTIVITIES: dict[str, ActivitySpec] = {a.name: a for a in (
     ActivitySpec("finish_branch", cached=True),
     ActivitySpec("mark_released", cached=True),
     ActivitySpec("refresh_artifacts", cached=True, tolerated=True),
+    # Acting on WeChat: a replay must not call again (cached); a failure leaves the gate to staff
+    # and is tried again on the next replay (tolerated); no blind task retry (the client retries
+    # what WeChat says is safe to retry).
+    ActivitySpec("act", cached=True, retries=0, tolerated=True),
 )}
 
 
@@ -80,3 +84,4 @@ class Steps(Protocol):
     def finish_branch(self, launch_id: str, branch: str) -> None: ...
     def mark_released(self, launch_id: str) -> None: ...
     def refresh_artifacts(self, launch_id: str, reason: str) -> None: ...
+    def act(self, launch_id: str, gate_id: str, attempt: int) -> str: ...

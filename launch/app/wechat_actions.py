@@ -1,0 +1,123 @@
+"""Steps the tool performs on WeChat itself, through the third-party platform (issue 12).
+
+A gate whose catalogue entry names an `action` runs it right after the gate opens; then the
+gate waits as always — for the decision the action recorded (submit for review, release) or
+for WeChat's answer (the face check's result, by push or by the watcher's reconciliation).
+Without a configured platform, or for a launch whose mini-program WeChat does not know yet,
+an action does nothing and the gate stays the manual one staff know.
+
+Exactly once: the action is a cached activity (a replay loads its answer); a crash after the
+WeChat call but before the answer was kept runs it again, so each action first asks WeChat
+what it already has (the latest audit, the release state) before acting again.
+A refusal WeChat gives (no quota, profile incomplete, nothing approved to release) becomes a
+note on the gate, in Chinese and English, and the gate waits for staff.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from launch.app.resources import Resources
+from launch.domain.vocabulary import DecisionChannel
+
+log = logging.getLogger("weapp_launch.wechat_actions")
+
+ACTOR = "微信开放平台 / WeChat platform"
+MANUAL = "manual"  # no platform, or no mini-program yet: the gate is decided by staff or a push
+
+
+def act(res: Resources, launch_id: str, gate_id: str, attempt: int) -> str:
+    """Run the gate's action; returns what happened (for the run's log and the tests)."""
+    gate = res.catalogue.gate(gate_id)
+    action = ACTIONS.get(gate.action or "")
+    platform = res.wechat
+    launch = res.store.get_launch(launch_id)
+    if action is None or platform is None or launch is None or not launch.appid:
+        return MANUAL
+    if res.store.get_decision(launch_id, gate_id, attempt) is not None:
+        return "decided"  # staff or a push were first
+    from launch.wechat.platform.errors import WeChatApiError
+
+    try:
+        return action(res, platform, launch, gate_id, attempt)
+    except WeChatApiError as exc:
+        # WeChat refused: say why on the gate; staff decide it (or retry in the console).
+        res.store.annotate_step(launch_id, gate_id, attempt,
+                                note=f"{exc.zh}（错误码 {exc.errcode}） / {exc.en} (errcode {exc.errcode})")
+        log.warning("WeChat refused %s for %s attempt %d: errcode %s", gate.action, gate_id, attempt, exc.errcode)
+        return f"refused:{exc.errcode}"
+
+
+def _record(res: Resources, launch, gate_id: str, attempt: int, data: dict) -> None:
+    from launch.app.decisions import submit_decision
+
+    submit_decision(res, launch.id, gate_id, {"decided_by": ACTOR, **data}, DecisionChannel.WECHAT_API,
+                    attempt=attempt, resume=False)
+
+
+def _version(res: Resources, launch_id: str) -> str | None:
+    """The version the latest implementation attempt delivered (its form's `version`)."""
+    decided = [d for d in res.store.history(launch_id) if d.gate == "implementation" and d.payload.get("version")]
+    return max(decided, key=lambda d: d.attempt).payload["version"] if decided else None
+
+
+def submit_audit(res: Resources, platform, launch, gate_id: str, attempt: int) -> str:
+    """提审: submit the committed version for review, with feedback on a resubmission. A review
+    already running for it (a crash right after an earlier submit_audit) is taken as this
+    attempt's submission: no second submit_audit, so 85009 is never reached."""
+    from launch.wechat.platform.code import AuditState, SubmitAuditRequest
+    from launch.wechat.platform.errors import WeChatApiError
+
+    try:
+        latest = platform.code.get_latest_auditstatus(launch.appid)
+    except WeChatApiError:
+        latest = None  # no review yet for this mini-program
+    version = _version(res, launch.id) or "1.0.0"
+    if latest is not None and latest.state in (AuditState.IN_REVIEW, AuditState.DELAYED) and attempt_is_open(
+            res, launch.id, attempt):
+        _record(res, launch, gate_id, attempt, {"outcome": "submitted", "version": version})
+        return "in-review"
+    feedback = None
+    if attempt > 1:
+        failed = res.store.get_decision(launch.id, "code-review", attempt - 1)
+        feedback = f"已按审核意见修改 / changed as the review asked: {(failed.payload.get('reason') or '')}"[:200] \
+            if failed else None
+    platform.code.submit_audit(launch.appid, SubmitAuditRequest(version_desc=version, feedback_info=feedback))
+    _record(res, launch, gate_id, attempt, {"outcome": "submitted", "version": version,
+                                            **({"feedback": feedback} if feedback else {})})
+    return "submitted"
+
+
+def attempt_is_open(res: Resources, launch_id: str, attempt: int) -> bool:
+    """Whether review attempt `attempt` has no result yet (a review in WeChat then is ours)."""
+    return res.store.get_decision(launch_id, "code-review", attempt) is None
+
+
+def release(res: Resources, platform, launch, gate_id: str, attempt: int) -> str:
+    """发布: release the approved version (the flow only gets here when review passed AND the
+    filing is done). Off when WEAPP_LAUNCH_WECHAT_AUTO_RELEASE is false: staff release."""
+    from launch.wechat.platform.errors import WeChatApiError
+
+    if not res.settings.wechat_auto_release:
+        return MANUAL
+    try:
+        platform.code.release(launch.appid)
+    except WeChatApiError as exc:
+        if exc.errcode != 85052:  # 85052: already released (an earlier call whose answer was lost)
+            raise
+    _record(res, launch, gate_id, attempt, {"outcome": "released"})
+    return "released"
+
+
+def create_icp_verifytask(res: Resources, platform, launch, gate_id: str, attempt: int) -> str:
+    """人脸核身: create the face-check task; WeChat notifies the admin (the notice lives 24 h,
+    the task 3 days). The task id goes on the gate (the reconciliation asks WeChat about it);
+    the gate then waits for WeChat's result."""
+    task = platform.icp.create_icp_verifytask(launch.appid)
+    res.store.annotate_step(launch.id, gate_id, attempt,
+                            note=f"人脸核验任务已创建，等待管理员完成 / face-check task created, waiting for the admin: "
+                                 f"task_id={task.task_id}")
+    return "task-created"
+
+
+ACTIONS = {"submit_audit": submit_audit, "release": release, "create_icp_verifytask": create_icp_verifytask}
