@@ -132,6 +132,13 @@ class Settings(BaseSettings):
         description="AppSecret of the third-party platform (component_appsecret): with the pushed "
         "component_verify_ticket it yields the component_access_token. Never logged, never sent to Prefect.",
     )
+    wechat_reconcile_seconds: int = Field(
+        default=1800,
+        ge=0,
+        description="With a third-party platform: the watcher asks WeChat (get_latest_auditstatus, "
+        "get_icp_entrance_info, query_icp_verifytask) about every gate WeChat answers that has waited longer "
+        "than this, and decides it as the lost push would have (channel wechat-api); 0 turns it off.",
+    )
     max_body_bytes: int = Field(default=64 * 1024, description="Largest callback body accepted.")
     timestamp_window_seconds: int = Field(
         default=300, description="Pushes whose timestamp is further than this from now are refused."

@@ -112,7 +112,8 @@ def submit_decision(
     launch, gate, form = validate_decision(res, launch_id, gate_id, data)
     store = res.store
     if attempt is None:
-        target = target_attempt(gate_id, store.steps_for(launch_id), store.history(launch_id))
+        target = target_attempt(gate_id, store.steps_for(launch_id), store.history(launch_id),
+                                channel=channel, outcome=form.outcome)
         if target.attempt is None:
             return _duplicate(res, launch_id, gate_id, None, target.duplicate_reason or "", resume)
         attempt = target.attempt

@@ -38,14 +38,17 @@ repair        Reschedules a run of the store's open launches that is RUNNING but
               run parked at a gate whose decision is in the store but was never taken (the
               resume was lost); wakes a launch run parked on ``join-<branch>-<n>`` whose branch
               has finished (the branch's completion hook was lost:
-              ``launch.app.branches.wake_launch``); purges old nonces.
+              ``launch.app.branches.wake_launch``); with a third-party platform
+              (``res.wechat``), asks WeChat about gates whose push never came and decides
+              them as the push would have (``launch.app.reconcile``, after
+              ``wechat_reconcile_seconds``); purges old nonces.
 
 Every moment comes from ``now`` (given, or ``res.now()``: the resources' clock): the rungs,
 the outbox times, the backoff, the signed links.
 
 Settings read (``res.settings``): ``ladders_file``, ``timezone``, ``prefect_ui_url`` (links to runs),
 ``timestamp_window_seconds`` (nonce lifetime, as the receiver computes it), ``dead_run_seconds``,
-``forecast_samples``; the channels come from ``res.notifier`` (``notifiers.config.load_notifier_config``).
+``forecast_samples``, ``wechat_reconcile_seconds``; the channels come from ``res.notifier`` (``notifiers.config.load_notifier_config``).
 """
 
 from __future__ import annotations
@@ -168,7 +171,7 @@ class ChannelEvent:
 
 @dataclass(frozen=True)
 class Repair:
-    kind: str  # inbox | resume | wake | revive | nonces
+    kind: str  # inbox | resume | wake | revive | reconcile | nonces
     launch_id: str | None
     detail: str
 
@@ -190,6 +193,8 @@ class PassReport:
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     lost_claims: int = 0  # alerts whose claim ran out while this worker sent them
+    reconciled: int = 0  # gates decided from WeChat's API (launch.app.reconcile)
+    reconcile_calls: int = 0  # WeChat API calls the reconciliation made
     seconds: float = 0.0
 
     def merge(self, other: PassReport) -> PassReport:
@@ -204,6 +209,8 @@ class PassReport:
         self.notes += other.notes
         self.errors += other.errors
         self.lost_claims += other.lost_claims
+        self.reconciled += other.reconciled
+        self.reconcile_calls += other.reconcile_calls
         self.seconds += other.seconds
         return self
 
@@ -220,6 +227,8 @@ class PassReport:
             "failed": len(self.failed),
             "waiting": len(self.waiting),
             "repaired": len(self.repaired),
+            "reconciled": self.reconciled,
+            "reconcile_calls": self.reconcile_calls,
             "errors": len(self.errors),
         }
 
@@ -264,6 +273,8 @@ class PassReport:
             ],
             "repaired": [{"kind": r.kind, "launch_id": r.launch_id, "detail": r.detail} for r in self.repaired],
             "lost_claims": self.lost_claims,
+            "reconciled": self.reconciled,
+            "reconcile_calls": self.reconcile_calls,
             "notes": list(self.notes),
             "errors": list(self.errors),
         }
@@ -738,6 +749,37 @@ def _revive_dead(res: Resources, limit: int, report: PassReport) -> None:
         report.errors.append(_err("revive", exc))
 
 
+def _reconcile(res: Resources, now: datetime, limit: int, report: PassReport) -> None:
+    """Ask WeChat about gates whose push never came (launch.app.reconcile); nothing without a
+    platform or with ``wechat_reconcile_seconds`` 0."""
+    seconds = res.settings.wechat_reconcile_seconds
+    if seconds <= 0:
+        return
+    try:
+        platform = res.wechat
+        if platform is None:
+            return
+        from launch.app.reconcile import DEFAULT_BUDGET, reconcile
+
+        out = reconcile(res, platform, now, older_than_seconds=seconds, limit=limit, budget=DEFAULT_BUDGET)
+    except Exception as exc:  # noqa: BLE001 - the platform could not be built: next pass
+        report.errors.append(_err("reconcile", exc))
+        return
+    report.reconciled += len(out.decided)
+    report.reconcile_calls += out.calls
+    for d in out.decided:
+        report.repaired.append(Repair(
+            "reconcile", d.launch_id,
+            f"推送未到，向微信查询后登记 {d.gate} 第 {d.attempt} 次：{d.outcome} / the push never came: asked "
+            f"WeChat and recorded {d.gate} attempt {d.attempt}: {d.outcome}",
+        ))
+    for api, why in out.stopped.items():
+        report.notes.append(f"微信接口 {api} 本轮停止（{why}），{out.deferred} 个关卡留待下轮 / WeChat API {api} "
+                            f"stopped for this pass ({why}); {out.deferred} gates left for the next pass")
+    report.errors += [scrub_text(f"reconcile {e.launch_id}/{e.gate} {e.api}: {e.kind}: {e.message}")[:500]
+                      for e in out.errors]
+
+
 def revive(res: Resources, limit: int = DEFAULT_LIMIT, *, worker_id: str | None = None) -> PassReport:
     """Only the revive part of a repair: what the heartbeat automation asks for."""
     report = PassReport(_now(res, None), worker_id or _default_worker_id())
@@ -771,6 +813,7 @@ def repair(res: Resources, now: datetime | None = None, limit: int = DEFAULT_LIM
     _revive_dead(res, limit, report)
     resume_lost(res, now, limit, grace_seconds, report)
     _wake_joins(res, limit, report)
+    _reconcile(res, now, limit, report)
 
     try:
         from launch.app.inbox import nonce_lifetime

@@ -27,13 +27,19 @@ class Target:
     duplicate_reason: str | None = None  # "中文 / English"
 
 
-def target_attempt(gate: str, steps: Iterable[StepLike], decisions: Iterable[DecisionLike]) -> Target:
+def target_attempt(gate: str, steps: Iterable[StepLike], decisions: Iterable[DecisionLike], *,
+                   channel: str | None = None, outcome: str | None = None) -> Target:
     """The attempt a decision arriving now is for.
 
     Waiting gate -> that attempt. Not reached yet -> attempt 1, taken when the flow
     gets there. Last attempt refused (rejection, SMS timeout, …) -> the next one,
     recorded early. Already passed, or a decision already waiting to be taken ->
     a duplicate: nothing changes.
+
+    A WeChat push (``channel`` "wechat") repeating the refusal (``outcome``) that WeChat's API
+    already gave for the last attempt (the watcher's reconciliation, channel "wechat-api") is
+    that same result arriving late: a duplicate, never an early decision for the next attempt
+    (whose submission WeChat cannot have answered before its gate opens).
     """
     mine = sorted((s for s in steps if s.step == gate), key=lambda s: s.attempt)
     taken = {d.attempt: d for d in decisions if d.gate == gate}
@@ -49,6 +55,11 @@ def target_attempt(gate: str, steps: Iterable[StepLike], decisions: Iterable[Dec
         return Target(last.attempt)
     if last.status == "done":
         return Target(None, f"该关卡已通过（第 {last.attempt} 次）/ gate already passed (attempt {last.attempt})")
+    prior = taken.get(last.attempt)
+    if (channel == "wechat" and prior is not None and getattr(prior, "channel", None) == "wechat-api"
+            and prior.outcome == outcome):
+        return Target(None, f"第 {last.attempt} 次的结果「{outcome}」已由微信接口查询登记 / attempt {last.attempt}'s "
+                            f"result '{outcome}' was already recorded from WeChat's API")
     return Target(last.attempt + 1)
 
 

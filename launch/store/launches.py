@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from launch.store.models import Branch, Client, ClientIdentifier, Launch, Step
-from launch.store.records import LaunchRecord, to_record
+from launch.store.models import Branch, Client, ClientIdentifier, Decision, Launch, Step
+from launch.store.records import LaunchRecord, StepRecord, to_record
 from launch.store.unit_of_work import NotFound, StoreError, UnitOfWork, _aware, _check, _new_id, _now
 from launch.store.vocab import IdentifierKind, LaunchStatus
 
@@ -176,6 +176,31 @@ class LaunchRepository(UnitOfWork):
         )
         with self._read(session) as s:
             return [to_record(LaunchRecord, r) for r in s.scalars(stmt)]
+
+    def waiting_on_wechat(
+        self, gates: tuple[str, ...] | list[str], started_before: datetime, limit: int = 500, *,
+        session: Session | None = None,
+    ) -> list[tuple[StepRecord, str]]:
+        """Steps waiting at one of ``gates`` since before ``started_before``, of running launches
+        that know their mini-program, with no decision recorded for that attempt yet; each with
+        the launch's appid, longest waiting first (the watcher's reconciliation asks WeChat
+        about these: launch/app/reconcile.py)."""
+        decided = (
+            select(Decision.id)
+            .where(Decision.launch_id == Step.launch_id, Decision.gate == Step.step, Decision.attempt == Step.attempt)
+            .exists()
+        )
+        stmt = (
+            select(Step, Launch.appid)
+            .join(Launch, Launch.id == Step.launch_id)
+            .where(Step.status == "waiting", Step.step.in_(list(gates)),
+                   Step.started_at <= _aware(started_before, "started_before"),
+                   Launch.status == "running", Launch.appid.is_not(None), ~decided)
+            .order_by(Step.started_at, Step.id)
+            .limit(limit)
+        )
+        with self._read(session) as s:
+            return [(to_record(StepRecord, row), appid) for row, appid in s.execute(stmt)]
 
     def open_flow_run_ids(self, limit: int = 500, *, session: Session | None = None) -> list[str]:
         """Flow runs the store still expects to finish: running launches and their started
