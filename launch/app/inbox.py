@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 from launch.domain.masking import scrub_text
 from launch.domain.vocabulary import DecisionChannel, DecisionStatus, InboxResult, InboxSource
 from launch.store import nonce_ttl_seconds as _store_nonce_ttl
-from launch.wechat.events import EVENT_ADAPTER, FastRegisterResult
+from launch.wechat.events import EVENT_ADAPTER, FastRegisterResult, UnknownEvent
 from launch.wechat.mapping import Lookup, Plan, plan_for
 
 if TYPE_CHECKING:
@@ -111,6 +111,32 @@ def payload_for(res: Resources, event, *, path_appid: str | None = None) -> dict
     return payload
 
 
+TICKET_FIELD = "ComponentVerifyTicket"
+
+
+def _without_secrets(event):
+    """The event as the inbox may keep it: the platform's component_verify_ticket is a credential
+    (with the secret it buys the component token), so the inbox row keeps no copy of it."""
+    if isinstance(event, UnknownEvent) and event.raw_type == "component_verify_ticket" and event.fields.get(TICKET_FIELD):
+        return event.model_copy(update={"fields": {**event.fields, TICKET_FIELD: "***"}})
+    return event
+
+
+def _platform_effect(res: Resources, event, at: datetime) -> None:
+    """Pushes about the platform itself, not a launch: the ticket WeChat pushes every 10 minutes
+    is kept, encrypted, for the platform client's tokens; `unauthorized` revokes that
+    mini-program's authorisation (its tokens are no longer used)."""
+    if not isinstance(event, UnknownEvent):
+        return
+    fields = event.fields
+    if event.raw_type == "component_verify_ticket" and fields.get(TICKET_FIELD):
+        from launch.wechat.platform.tokens import remember_ticket
+
+        remember_ticket(res.store, str(fields[TICKET_FIELD]), at, component_appid=fields.get("AppId"))
+    elif event.raw_type == "unauthorized" and fields.get("AuthorizerAppid"):
+        res.store.revoke_authorizer(str(fields["AuthorizerAppid"]), at)
+
+
 def accept_push(
     res: Resources,
     event,
@@ -129,16 +155,20 @@ def accept_push(
     """
     plan = plan_for(event)
     gate = plan.decisions[0][0] if plan.decisions else None
-    return res.store.put_event(
+    kept = _without_secrets(event)
+    row, created = res.store.put_event(
         InboxSource(source),
-        event.event_key[:255],
-        event.kind,
-        payload_for(res, event, path_appid=path_appid),
+        event.event_key[:255],  # a digest of the fields, so the same push keeps its key
+        kept.kind,
+        payload_for(res, kept, path_appid=path_appid),
         launch_id=launch_id,
         gate=gate,
         received_at=received_at or res.now(),
         session=session,
     )
+    if created:
+        _platform_effect(res, event, received_at or res.now())
+    return row, created
 
 
 @dataclass(frozen=True)
@@ -182,12 +212,13 @@ def land_batch(
     prepared = []
     for item in items:  # redaction and mapping before taking the write lock
         plan = plan_for(item.event)
+        kept = _without_secrets(item.event)
         prepared.append((
             item,
             InboxSource(item.source),
-            item.event.event_key[:255],
-            item.event.kind,
-            payload_for(res, item.event, path_appid=item.path_appid),
+            item.event.event_key[:255],  # a digest of the fields: the same push keeps its key
+            kept.kind,
+            payload_for(res, kept, path_appid=item.path_appid),
             plan.decisions[0][0] if plan.decisions else None,
         ))
     out: list[Landed] = []
@@ -201,6 +232,9 @@ def land_batch(
             inbox_id, created = store.land_event(source, event_key, kind, payload, gate=gate, received_at=now,
                                                  session=s)
             out.append(Landed(inbox_id, created))
+    for (item, *_), landed in zip(prepared, out):
+        if landed.created:  # committed; a platform push's effect follows (idempotent: a newer ticket wins)
+            _platform_effect(res, item.event, now)
     return out
 
 
