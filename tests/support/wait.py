@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
-    """Call `predicate` every `interval` seconds until it returns something truthy (returned),
+def wait_for(predicate, timeout: float, what: str, interval: float = 1.0):
+    """Call `predicate` every `interval` seconds (a second by default: most predicates ask
+    Prefect's API, and a poll costs the machine's CPU the stack needs) until it returns something truthy (returned),
     or fail after `timeout` seconds naming `what` was awaited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
