@@ -60,6 +60,10 @@ from launch.cli.forecast import register as _register_forecast  # noqa: E402  (f
 
 _register_forecast(app)
 
+from launch.cli.wechat import register as _register_wechat  # noqa: E402  (wechat authorize/status/rollback/qrcode)
+
+_register_wechat(app)
+
 JsonOpt = typer.Option(False, "--json", help="Print JSON instead of tables.")
 
 

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from launch.app import Resources
 from launch.receiver.errors import install_handlers
 from launch.receiver.middleware import LogMiddleware
-from launch.receiver.routes import health, push, report, staff
+from launch.receiver.routes import health, platform, push, report, staff
 from launch.receiver.state import ReceiverState
 from launch.receiver.workers import APPLIER_INTERVAL_SECONDS, Applier, InboxWriter
 
@@ -53,6 +53,6 @@ def create_app(res: Resources, *, applier: bool = True, applier_interval: float 
     app.state.writer = writer
     app.add_middleware(LogMiddleware)
     install_handlers(app)
-    for routes in (push, staff, report, health):
+    for routes in (push, platform, staff, report, health):
         app.include_router(routes.router)
     return app
