@@ -113,11 +113,23 @@ def create_icp_verifytask(res: Resources, platform, launch, gate_id: str, attemp
     """人脸核身: create the face-check task; WeChat notifies the admin (the notice lives 24 h,
     the task 3 days). The task id goes on the gate (the reconciliation asks WeChat about it);
     the gate then waits for WeChat's result."""
+    from launch.app.icp_application import remember_verify_task
+
     task = platform.icp.create_icp_verifytask(launch.appid)
+    remember_verify_task(res, launch.id, attempt, task.task_id)  # the filing application carries it
     res.store.annotate_step(launch.id, gate_id, attempt,
                             note=f"人脸核验任务已创建，等待管理员完成 / face-check task created, waiting for the admin: "
                                  f"task_id={task.task_id}")
     return "task-created"
 
 
-ACTIONS = {"submit_audit": submit_audit, "release": release, "create_icp_verifytask": create_icp_verifytask}
+def apply_icp_filing(res: Resources, platform, launch, gate_id: str, attempt: int) -> str:
+    """提交备案: the application built from the intake, its documents uploaded, applied once
+    (launch/app/icp_application.py)."""
+    from launch.app.icp_application import apply_icp_filing as apply
+
+    return apply(res, platform, launch, gate_id, attempt)
+
+
+ACTIONS = {"submit_audit": submit_audit, "release": release, "create_icp_verifytask": create_icp_verifytask,
+           "apply_icp_filing": apply_icp_filing}
