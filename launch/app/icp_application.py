@@ -328,6 +328,7 @@ def hint_lines(exc: Any) -> tuple[list[str], list[str]]:
     zh, en = [], []
     for h in exc.hints:
         ours, rule_ids = hint_target(h.err_field)
+        ours = ours or "申请 / application"  # a hint naming no field (e.g. the filing's state)
         rules = ", ".join(rule_ids)
         msg = scrub_text(h.errmsg or "")[:200]
         where = h.err_field or "-"
