@@ -36,13 +36,14 @@ def main() -> int:
     res.notifier  # reads the notifiers file, and opens the store: outside the race
     res.store.health()
     now = res.now() + timedelta(hours=args.shift_hours) if args.shift_hours else None
-    print("ready", flush=True)
     if args.go:
         go = Path(args.go)
-        late = go.exists()  # the caller gives the signal only once every process is ready
+        late = go.exists()  # a signal given before this process was ready (never, by the caller's protocol)
+        print("ready", flush=True)
         while not go.exists():
             time.sleep(0.005)
     else:
+        print("ready", flush=True)
         wait = args.at - time.time()
         late = wait < 0
         if wait > 0:
