@@ -1,13 +1,28 @@
 """`weapp-launch demo`: the whole product on one machine, with a simulated outside world.
 
 Starts a local Prefect server on SQLite (home inside the project's working folder),
-serves every deployment, registers the example client, starts its launch and plays
-staff, client, WeChat, MIIT and the bureau — one design rework, one SMS timeout, one
-bureau rejection and one review failure on the way. The filing runs in WeChat's order
-(materials ready → face task → submission → first review → SMS); the SMS timeout is
-followed by a resubmission and only then a new SMS; the client accepts the trial version
-before each 提审. At the end the filing's order is printed as it happened.
-Ctrl-C stops every process.
+serves every deployment, starts the receiver, registers the example client and starts its
+launch.
+
+By default WeChat is the local stand-in (devtools.wechat_standin, real HTTP beside the
+stack) and the tool operates it as a third-party platform: once registration tells the app
+id the client's admin authorises the platform; the tool creates the face-check task,
+submits for review (with feedback on the resubmission) and releases by itself; WeChat's
+results arrive as the stand-in's signed pushes; one push (the first code-review result) is
+dropped on purpose and the watcher's poll of WeChat's API recovers it. The simulator
+answers only what people do (client, staff, designers, developers); the admin's face check,
+the principal's 12381 SMS and WeChat's and the bureau's reviewers act on the stand-in. At
+the end a table says who decided every step: the tool itself, WeChat's push, the tool
+asking WeChat, or a person.
+
+`--manual` (`run_demo(manual=True)`): no platform, every gate manual as for an agency
+working in the console by hand; the simulator plays staff, client, WeChat (pushes it makes
+itself), MIIT and the bureau — one design rework, one SMS timeout, one bureau rejection and
+one review failure on the way.
+
+The filing runs in WeChat's order (materials ready → face task → submission → first review
+→ SMS → bureau); the client accepts the trial version before each 提审. At the end the
+filing's order is printed as it happened. Ctrl-C stops every process.
 """
 
 from __future__ import annotations
@@ -67,7 +82,49 @@ def _login_hint(stack: Stack) -> str:
             "CLI 在同一 WEAPP_LAUNCH_HOME 下自动读取 / the CLI reads it from the same WEAPP_LAUNCH_HOME)")
 
 
-def run_demo(home: Path, keep_running: bool, timeout: float = 900) -> bool:
+# The watcher asks WeChat about a gate whose push has not come after this long (the demo's
+# compressed time; 1800 s in real use).
+RECONCILE_SECONDS = 15
+# Second-level service content types the stand-in's look-up lists (devtools/wechat_standin/lookups.py).
+STANDIN_SERVICE_TYPES = ["点餐", "会员服务"]
+
+
+def _start_standin(wechat: dict[str, str]):
+    """The WeChat stand-in on a free loopback port (a thread of this process), pushing to the
+    demo's receiver with the receiver's token, AES key and component app id. Returns it and the
+    settings the stack's processes need to call it as their platform."""
+    import secrets
+
+    from devtools.wechat_standin import StandinConfig, start_in_thread
+
+    secret = secrets.token_hex(16)
+    config = StandinConfig(
+        component_appid=wechat["WEAPP_LAUNCH_WECHAT_COMPONENT_APPID"], component_appsecret=secret,
+        token=wechat["WEAPP_LAUNCH_WECHAT_TOKEN"], encoding_aes_key=wechat["WEAPP_LAUNCH_WECHAT_ENCODING_AES_KEY"],
+        receiver_url=wechat["WEAPP_LAUNCH_PUBLIC_URL"],
+        ticket_every=None,  # one ticket once the receiver is up (WeChat: every 10 minutes, valid 12 h)
+        review_seconds=3.0, filing_seconds=2.0, face_seconds=1.0, push_retry_delay=1.0,
+    )
+    running = start_in_thread(config)
+    env = {"WEAPP_LAUNCH_WECHAT_COMPONENT_SECRET": secret, "WEAPP_LAUNCH_WECHAT_API_BASE": running.url,
+           "WEAPP_LAUNCH_WECHAT_RECONCILE_SECONDS": str(RECONCILE_SECONDS)}
+    return running, env
+
+
+def _client_files(home: Path, intake) -> None:
+    """The client's scanned documents, where the tool's filing application reads them (the
+    example names paths under the agency's home): small fictional sample files."""
+    from devtools.wechat_standin.app import QR_PNG
+
+    for doc in intake.documents:
+        if doc.file and not Path(doc.file).is_absolute():
+            path = home / doc.file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"%PDF-1.4\n% sample\n%%EOF\n" if path.suffix.lower() == ".pdf" else QR_PNG)
+
+
+def run_demo(home: Path, keep_running: bool, timeout: float = 900, manual: bool = False) -> bool:
+    """The demo against the WeChat stand-in, or (`manual`) with every gate manual."""
     import sys
 
     console = Console(width=None if sys.stdout.isatty() else 160)
@@ -81,8 +138,14 @@ def run_demo(home: Path, keep_running: bool, timeout: float = 900) -> bool:
     stack.env["WEAPP_LAUNCH_NOTIFIERS_FILE"] = str(write_notifiers(base / "notifiers.yaml", mail, phone))
     # The demo runs watcher passes itself every few seconds (time compressed) instead of every 5 minutes.
     stack.env["WEAPP_LAUNCH_WATCH_INTERVAL_SECONDS"] = "0"
+    standin = None
     with _signals_stop():
         try:
+            if not manual:
+                standin, platform_env = _start_standin(wechat)
+                stack.env.update(platform_env)  # the runner's flow runs, the receiver and this process
+                console.print(f"微信模拟平台 / WeChat stand-in: {standin.url}  (第三方平台接口与推送 / the third-party "
+                              "platform's API and pushes)")
             with console.status("启动 Prefect 服务器（SQLite）/ starting the Prefect server (SQLite)…"):
                 stack.start_server()
             console.print(f"Prefect UI: [link]{stack.env['PREFECT_UI_URL']}[/link]")
@@ -93,18 +156,25 @@ def run_demo(home: Path, keep_running: bool, timeout: float = 900) -> bool:
             with console.status("启动回调接收服务 / starting the callback receiver…"):
                 receiver = stack.start_api()
             console.print(f"回调接收 / receiver: {receiver}  (微信推送经签名与 AES 加密 / pushes signed and AES-encrypted)")
-            return _play(console, stack, timeout, keep_running, receiver, wechat, (mail, phone))
+            if standin is not None:
+                import httpx
+
+                # WeChat pushes the component_verify_ticket; the receiver keeps it for the platform's tokens.
+                httpx.post(standin.url + "/_standin/ticket", timeout=30).raise_for_status()
+            return _play(console, stack, timeout, keep_running, receiver, wechat, (mail, phone), standin)
         except KeyboardInterrupt:
             console.print("已中断，正在停止 / interrupted, stopping…")
             return False
         finally:
             stack.stop()
+            if standin is not None:
+                standin.stop()
             mail.stop()
             phone.stop()
 
 
 def _play(console: Console, stack: Stack, timeout: float, keep_running: bool, receiver: str,
-          wechat: dict[str, str], sinks) -> bool:
+          wechat: dict[str, str], sinks, standin=None) -> bool:
     from types import SimpleNamespace
 
     from launch.app import Resources
@@ -112,27 +182,44 @@ def _play(console: Console, stack: Stack, timeout: float, keep_running: bool, re
     from launch.app.launches import launch_detail, start_launch
     from launch.app.preflight import add_client
     from launch.app.presentation import progress_percent
-    from devtools.simulator import BUMPY, Scenario, Simulator, WeChatPusher
+    from devtools.simulator import BUMPY, PEOPLE, OnWeChat, Scenario, Simulator, WeChatPusher
 
     # This process plays CLI and outside world against the stack's store (apply_env pointed
     # WEAPP_LAUNCH_* at it): its resources are built from those settings, once.
     res = Resources.from_settings()
     intake = load_intake(EXAMPLE)
+    if standin is not None:
+        _client_files(Path(res.settings.home), intake)  # the filing application uploads them
+        # The tool files with WeChat's own service content types (its look-up, matched by name);
+        # the stand-in's look-up lists only a few, so the example client picks two of those.
+        mp = intake.mini_program.model_copy(update={"service_types": STANDIN_SERVICE_TYPES})
+        intake = intake.model_copy(update={"mini_program": mp})
     client_id, _ = add_client(res, intake, res.now().date())
     started = start_launch(res, client_id)
     launch_id = started["launch_id"]
     console.print(f"上线任务 / launch [bold]{launch_id}[/bold] → {started['url']}")
-    console.print("剧本 / story: 备案 材料齐备 → 人脸核身（通知 24 小时）→ 提交 → 初审 → 短信超时 → 重新提交 → 新短信 → "
-                  "管局驳回 → 重新提交 → 通过；体验版验收后提审 / filing: materials → face task (24 h notice) → submit → "
-                  "first review → SMS timeout → resubmit → new SMS → bureau rejects → resubmit → filed; the client "
-                  "accepts the trial version before each review")
-
-    # The bureau answers only once code review has passed, so release must wait for the filing.
-    scenario = Scenario(answers=BUMPY, hold={"bureau-review": lambda sim: sim.decided("code-review", "passed")})
-    # WeChat's answers travel as real pushes through the receiver; people's through the decision service.
-    pusher = WeChatPusher(receiver, wechat["WEAPP_LAUNCH_WECHAT_TOKEN"], wechat["WEAPP_LAUNCH_WECHAT_ENCODING_AES_KEY"],
-                          wechat["WEAPP_LAUNCH_WECHAT_COMPONENT_APPID"])
-    sim = Simulator(launch_id, scenario, pusher=pusher, res=res)
+    on_wechat = None
+    if standin is None:
+        console.print("剧本 / story: 备案 材料齐备 → 人脸核身（通知 24 小时）→ 提交 → 初审 → 短信超时 → 重新提交 → 新短信 → "
+                      "管局驳回 → 重新提交 → 通过；体验版验收后提审 / filing: materials → face task (24 h notice) → submit "
+                      "→ first review → SMS timeout → resubmit → new SMS → bureau rejects → resubmit → filed; the client "
+                      "accepts the trial version before each review")
+        # The bureau answers only once code review has passed, so release must wait for the filing.
+        scenario = Scenario(answers=BUMPY, hold={"bureau-review": lambda sim: sim.decided("code-review", "passed")})
+        # WeChat's answers travel as real pushes through the receiver; people's through the decision service.
+        pusher = WeChatPusher(receiver, wechat["WEAPP_LAUNCH_WECHAT_TOKEN"],
+                              wechat["WEAPP_LAUNCH_WECHAT_ENCODING_AES_KEY"], wechat["WEAPP_LAUNCH_WECHAT_COMPONENT_APPID"])
+        sim = Simulator(launch_id, scenario, pusher=pusher, res=res)
+    else:
+        console.print("剧本 / story: 注册后客户管理员授权第三方平台；工具自己发起人脸核身、提审（重新提审附说明）与发布；管局驳回一次；"
+                      "首次代码审核未通过，其推送被故意丢弃，由巡检向微信查询补回 / after registration the client's admin "
+                      "authorises the platform; the tool creates the face-check task, submits for review (with feedback "
+                      "on the resubmission) and releases by itself; the bureau rejects once; the first code review "
+                      "fails and its push is dropped on purpose: the watcher's poll of WeChat recovers it")
+        on_wechat = OnWeChat(res, launch_id, standin.url)
+        sim = Simulator(launch_id, Scenario(answers=PEOPLE), res=res, wechat=on_wechat)
+    seen_decisions: set[int] = set()
+    seen_log = 0
     launch = res.store.get_launch(launch_id)
     # What the progress bar needs of the launch: which path and subject type its plan follows.
     info = SimpleNamespace(registration_path=launch.registration_path,
@@ -147,14 +234,26 @@ def _play(console: Console, stack: Stack, timeout: float, keep_running: bool, re
         while time.monotonic() < deadline:
             seen = len(sim.answered)
             sim.tick()
-            for gate, attempt, result in sim.answered[seen:]:
-                how = "微信推送 / WeChat push" if result == "pushed" else result.message
-                bar.console.print(f"  {gate} #{attempt}: {how}")
+            if on_wechat is None:
+                for gate, attempt, result in sim.answered[seen:]:
+                    how = "微信推送 / WeChat push" if result == "pushed" else result.message
+                    bar.console.print(f"  {gate} #{attempt}: {how}")
+            else:
+                for gate, attempt, who, what in on_wechat.log[seen_log:]:
+                    bar.console.print(f"  · {who}: {what}  [{gate} #{attempt}]")
+                seen_log = len(on_wechat.log)
+                for d in res.store.history(launch_id):
+                    if d.id not in seen_decisions:
+                        seen_decisions.add(d.id)
+                        bar.console.print(f"  {d.gate} #{d.attempt}: {d.outcome} — {_who(d, res.catalogue)[0]}")
             if time.monotonic() >= next_watch:
                 report = watch_once(res)  # the deadline watcher's pass: alerts enqueued, sent, repairs
                 for sent in report.sent:
                     rung = sent.dedupe_key.split(":", 1)[-1]
                     bar.console.print(f"  ✉ 提醒 / alert {rung} → {', '.join(sent.channels)}")
+                for repaired in report.repaired:
+                    if repaired.kind == "reconcile":
+                        bar.console.print(f"  ⟳ 巡检 / watcher: {repaired.detail}")
                 next_watch = time.monotonic() + 3
             steps = res.store.steps_for(launch_id)
             released = sim.released()
@@ -166,6 +265,9 @@ def _play(console: Console, stack: Stack, timeout: float, keep_running: bool, re
     detail = launch_detail(res, launch_id)
     _summary(console, detail)
     _filing_order(console, res, launch_id)
+    if on_wechat is not None:
+        _who_decided(console, res, launch_id, on_wechat)
+        on_wechat.close()
     mail, phone = sinks
     console.print(f"告警 / alerts: {mail.count} 封邮件 / mails → {mail.log}；{phone.count} 条手机通知 / phone "
                   f"messages → {phone.log}")
@@ -196,6 +298,81 @@ def filing_order(steps: list, catalogue) -> list[str]:
 def _filing_order(console: Console, res, launch_id: str) -> None:
     order = filing_order(res.store.steps_for(launch_id), res.catalogue)
     console.print("备案顺序 / filing order: " + " → ".join(order))
+
+
+def _who(d, catalogue) -> tuple[str, str]:
+    """Who decided a step, from its decision's channel: (label, kind) with kind one of
+    tool (the tool's own API call), push (WeChat's push), poll (the tool asked WeChat's API),
+    person (the simulator, playing a person), other."""
+    from launch.app.wechat_actions import ACTOR
+
+    if d.channel == "wechat-api":
+        if (d.payload.get("decided_by") or d.actor) == ACTOR:
+            action = catalogue.gates[d.gate].action
+            return f"工具自己 / the tool itself ({action})", "tool"
+        return "工具向微信查询 / the tool asked WeChat (watcher's poll)", "poll"
+    if d.channel == "wechat":
+        return "微信推送 / WeChat's push", "push"
+    if d.channel == "simulator":
+        actor = catalogue.actors[catalogue.gates[d.gate].actor]
+        return f"人 / a person: {actor.name_zh} / {actor.name_en}", "person"
+    return d.channel, "other"
+
+
+# WeChat's pushes by the gates they decide (launch/wechat/mapping.py).
+_PUSH_GATES = {"weapp_audit_success": ("code-review",), "weapp_audit_fail": ("code-review",),
+               "notify_icpfiling_verify_result": ("face-verification",),
+               "notify_apply_icpfiling_result": ("first-review", "sms-verification", "bureau-review")}
+
+
+def _who_decided(console: Console, res, launch_id: str, on_wechat) -> None:
+    """Per step, who decided it (channel), what the tool did on WeChat, and the push that was
+    dropped and how it was recovered."""
+    from rich.table import Table
+
+    catalogue = res.catalogue
+    dropped = [p for p in on_wechat.pushes() if p["status"] == "dropped"]
+    history = sorted(res.store.history(launch_id), key=lambda d: (d.decided_at, d.id))
+    table = Table(title="谁决定了每一步 / who decided each step")
+    for column in ("步骤 / step", "结果 / outcome", "决定者 / decided by", "渠道 / channel", "说明 / note"):
+        table.add_column(column)
+    counts: dict[str, int] = {}
+    recovered: list[str] = []
+    for d in history:
+        label, kind = _who(d, catalogue)
+        counts[kind] = counts.get(kind, 0) + 1
+        note = ""
+        if kind == "poll":
+            lost = [p for p in dropped if d.gate in _PUSH_GATES.get(p["kind"], ())]
+            if lost:
+                p = lost[0]
+                note = f"推送 {p['kind']} #{p['id']} 被故意丢弃，巡检补回 / push {p['kind']} #{p['id']} dropped on purpose; recovered"
+                recovered.append(f"{p['kind']} (#{p['id']}) → {d.gate} #{d.attempt} {d.outcome}")
+                dropped.remove(p)
+            elif d.gate == "sms-verification":
+                note = "短信结果无推送，查询 get_icp_entrance_info / no push carries the SMS result"
+        elif kind == "person" and d.gate == "bureau-review":
+            note = "微信推送“已备案”但不带备案号，由运营登记 / WeChat's 'filed' push carries no number: staff enter it"
+        elif kind == "person" and d.gate == "wechat-verification":
+            note = "认证结果无接口或推送（本版本）/ no API or push for the 认证 result in this build"
+        table.add_row(f"{d.gate} #{d.attempt}", d.outcome, label, d.channel, note)
+    console.print(table)
+    # Every WeChat API call but the developers' /wxa/commit was the tool's own (tokens, actions, look-ups, polls).
+    calls: dict[str, int] = {}
+    for c in on_wechat.calls():
+        if c["errcode"] == 0 and c["path"] != "/wxa/commit":
+            name = c["path"].rsplit("/", 1)[-1]
+            calls[name] = calls.get(name, 0) + 1
+    acts = ("create_icp_verifytask", "upload_icp_media", "apply_icp_filing", "submit_audit", "release")
+    polls = ("get_latest_auditstatus", "get_icp_entrance_info", "query_icp_verifytask")
+    console.print("工具自己在微信上做的 / what the tool did on WeChat itself: "
+                  + ", ".join(f"{k} ×{calls[k]}" for k in acts if k in calls)
+                  + "；查询 / asked: " + ", ".join(f"{k} ×{calls[k]}" for k in polls if k in calls))
+    console.print(f"决定 / decisions: 工具自己 / by the tool itself {counts.get('tool', 0)}, 微信推送 / by WeChat's push "
+                  f"{counts.get('push', 0)}, 工具向微信查询 / by the tool asking WeChat {counts.get('poll', 0)}, "
+                  f"人 / by a person {counts.get('person', 0)}")
+    console.print("丢弃并补回的推送 / push dropped and recovered: " + ("; ".join(recovered) if recovered else
+                  "无 / none") + (f"；未补回 / not recovered: {', '.join(p['kind'] for p in dropped)}" if dropped else ""))
 
 
 def run_up(home: Path) -> bool:

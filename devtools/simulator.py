@@ -4,6 +4,13 @@ Used by the demo (time compressed) and by the end-to-end tests. It watches the
 store for gates that are waiting and answers each with the scenario's decision
 for that attempt, or a passing one. A scenario can hold a gate back until a
 condition holds (e.g. keep the bureau busy until code review has passed).
+
+Against the WeChat stand-in (`OnWeChat`, the demo's default) it answers only what people
+do: the gates WeChat decides (face result, first review, SMS, code review, the bureau's
+verdict) and the gates the tool acts on itself (a catalogue `action`: review submission,
+release, …) are never answered here. For those the people on WeChat's side act on the
+stand-in instead (the admin's face check, the principal's 12381 SMS, WeChat's and the
+bureau's reviewers finishing), and WeChat's push or the watcher's poll decides the gate.
 """
 
 from __future__ import annotations
@@ -139,6 +146,7 @@ class Simulator:
         pusher: WeChatPusher | None = None,
         repair_every: float | None = None,
         res: Resources | None = None,
+        wechat: "OnWeChat | None" = None,
     ):
         # The test or demo process's own view of the store: built from WEAPP_LAUNCH_* unless given.
         self.res = res or Resources.from_settings()
@@ -154,6 +162,8 @@ class Simulator:
         self.repair_every = repair_every
         self.repairs: list = []
         self._last_repair = time.monotonic()
+        # The people on WeChat's side, against the stand-in (None: the simulator answers every gate).
+        self.wechat = wechat
 
     def decided(self, gate: str, outcome: str | None = None) -> bool:
         return any(
@@ -172,6 +182,9 @@ class Simulator:
         for step in store.steps_for(self.launch_id):
             if step.status != "waiting" or (step.step, step.attempt) in known:
                 continue
+            if self.wechat is not None and self.wechat.owns(step.step):
+                self.wechat.play(step.step, step.attempt)  # WeChat's side moves; its push or poll decides
+                continue
             hold = self.scenario.hold.get(step.step)
             if hold is not None and not hold(self):
                 continue
@@ -180,9 +193,13 @@ class Simulator:
                 continue  # pushed already; the receiver applies it
             if self.pusher is not None and self._push(step.step, step.attempt, answer):
                 continue
+            if self.wechat is not None:
+                self.wechat.before(step.step, step.attempt, answer)
             result = self.submit(step.step, answer, step.attempt)
             self.answered.append((step.step, step.attempt, result))
             done.append(result)
+            if self.wechat is not None:
+                self.wechat.after(step.step, step.attempt, answer)
         return done
 
     def _push(self, gate: str, attempt: int, answer: dict) -> bool:
@@ -219,3 +236,193 @@ class Simulator:
 
         self.repairs += repair(self.res).repaired
         self._last_repair = time.monotonic()
+
+
+# --- Against the WeChat stand-in: people answer only what people do ---------------------------
+
+# The demo's story against the stand-in. People: one design rework, and the developers deliver
+# 1.0.0 then 1.0.1 after WeChat's review failure. WeChat's side (scripted on the stand-in, see
+# OnWeChat.authorise): the bureau rejects the first application, the first code review fails —
+# and that result's push is dropped on purpose, so the watcher's poll must find it.
+PEOPLE: dict[str, list[dict]] = {
+    "design-confirmation": BUMPY["design-confirmation"],
+    "implementation": BUMPY["implementation"],
+}
+
+# Gates WeChat (or the bureau, through WeChat's filing platform) decides: by a push, or by the
+# watcher asking WeChat's API. With a platform the simulator never answers them; the people on
+# WeChat's side act on the stand-in instead (OnWeChat.play).
+WECHAT_DECIDES = ("face-verification", "first-review", "sms-verification", "code-review", "bureau-review")
+
+# The stand-in's filing statuses and face-task states (getIcpEntranceInfo, queryIcpVerifyTask).
+_PLATFORM_REVIEW, _BUREAU_REVIEW, _FILED = 2, 4, 6
+_SMS_WAITING, _SMS_DONE = 1, 2
+
+
+class OnWeChat:
+    """The people and reviewers on WeChat's side of one launch, against a running stand-in (its
+    base URL; its control API under /_standin/), and the developers who commit the code.
+
+    - after `subject-info` tells the app id: the client's admin consents to the platform
+      (the receiver's start page → /_standin/authorize → the receiver's callback), and WeChat's
+      side is scripted: the face check and the filing wait for the people below, the bureau
+      rejects the first application, the first code review fails and its push is dropped;
+    - `implementation`: the developers commit the version to WeChat (/wxa/commit);
+    - waiting gates WeChat decides (`owns`): the admin does the face check; WeChat's first
+      reviewers finish; the principal answers 12381's SMS; the bureau decides — each once per
+      attempt, on the stand-in; WeChat's push (or, where no push carries it, the watcher's poll)
+      then decides the gate. Only the bureau's approval is recorded by staff: no push or API
+      carries the filing number (WeChat's status-6 push says so on the gate).
+    Everything done here is kept in `log` as (gate, attempt, who, what) for the demo's printout.
+    """
+
+    def __init__(self, res: Resources, launch_id: str, standin_url: str, *, drop: str = "weapp_audit_fail"):
+        import httpx
+
+        self.res = res
+        self.launch_id = launch_id
+        self.control = httpx.Client(base_url=standin_url.rstrip("/") + "/_standin", timeout=30)
+        self.drop_kind = drop
+        self.appid: str | None = None
+        self.original_id: str | None = None
+        self.played: set[tuple[str, int]] = set()
+        self.log: list[tuple[str, int, str, str]] = []
+
+    # --- which gates are WeChat's ------------------------------------------------------------
+
+    def tool_acts(self, gate: str) -> bool:
+        """Whether the tool performs this gate itself (a catalogue action it knows)."""
+        from launch.app.wechat_actions import ACTIONS
+
+        action = self.res.catalogue.gates[gate].action if gate in self.res.catalogue.gates else None
+        return bool(action) and action in ACTIONS
+
+    def owns(self, gate: str) -> bool:
+        if gate == "bureau-review" and self.filing().get("status") == _FILED:
+            return False  # filed: staff enter the number WeChat's push told them to look up
+        return gate in WECHAT_DECIDES or self.tool_acts(gate)
+
+    # --- the stand-in ------------------------------------------------------------------------
+
+    def _post(self, name: str, **body) -> dict:
+        r = self.control.post(name, json=body)
+        if r.status_code != 200:
+            raise RuntimeError(f"stand-in /_standin/{name}: HTTP {r.status_code} {r.text[:200]}")
+        return r.json()
+
+    def snapshot(self) -> dict:
+        if self.appid is None:
+            return {}
+        r = self.control.get(f"authorizers/{self.appid}")
+        return r.json() if r.status_code == 200 else {}
+
+    def filing(self) -> dict:
+        return self.snapshot().get("filing") or {}
+
+    def _note(self, gate: str, attempt: int, who: str, what: str) -> None:
+        self.log.append((gate, attempt, who, what))
+
+    # --- around people's answers -------------------------------------------------------------
+
+    def before(self, gate: str, attempt: int, answer: dict) -> None:
+        if gate == "implementation" and self.appid:
+            from launch.wechat.platform.code import CommitRequest
+
+            version = answer.get("version") or "1.0.0"
+            self.res.wechat.code.commit(self.appid, CommitRequest(
+                template_id=1, ext_json={"extAppid": self.appid}, user_version=version,
+                user_desc=f"示例小程序 {version} / sample mini-program {version}"))
+            self._note(gate, attempt, "开发 / developers",
+                       f"提交代码 {version} 到微信 / committed {version} to WeChat (/wxa/commit)")
+
+    def after(self, gate: str, attempt: int, answer: dict) -> None:
+        if gate == "subject-info" and answer.get("appid") and self.appid is None:
+            self.authorise(answer["appid"], answer.get("original_id"))
+
+    def authorise(self, appid: str, original_id: str | None) -> None:
+        """The client's admin authorises the platform for the new mini-program, as the receiver
+        offers it: staff's signed start link → the start page (a fresh pre-auth code) → consent on
+        WeChat (the stand-in's /_standin/authorize) → WeChat's redirect to the receiver's
+        /wechat/authorized, which runs query_auth and keeps the authorizer. Then WeChat's side
+        of the story is scripted for the mini-program."""
+        import html
+        import re
+        from urllib.parse import parse_qs, urlsplit
+
+        import httpx
+
+        from launch.receiver.routes.platform import signed_state, start_link
+
+        subject, token = signed_state(self.res, self.launch_id)
+        start = httpx.get(start_link(self.res, subject, token), timeout=30)
+        found = re.search(r'href="(https://mp\.weixin\.qq\.com/cgi-bin/componentloginpage\?[^"]+)"', start.text)
+        if start.status_code != 200 or found is None:
+            raise RuntimeError(f"the receiver's authorisation start page: HTTP {start.status_code}")
+        query = parse_qs(urlsplit(html.unescape(found.group(1))).query)
+        consent = self._post("authorize", appid=appid, original_id=original_id,
+                             pre_auth_code=query["pre_auth_code"][0])
+        back = httpx.get(query["redirect_uri"][0], params={"auth_code": consent["auth_code"], "expires_in": 600},
+                         timeout=30)
+        if back.status_code != 200:
+            raise RuntimeError(f"the receiver's authorisation callback: HTTP {back.status_code}")
+        self.appid, self.original_id = appid, original_id
+        self._note("subject-info", 1, "客户管理员 / client's admin",
+                   "打开授权页并同意授权第三方平台；回调 /wechat/authorized 保存授权 / opened the start page and "
+                   "authorised the platform; the receiver's /wechat/authorized kept the authorisation")
+        # WeChat's side: the face check and each filing stage wait for the people who do them …
+        self._post("script", appid=appid, kind="face", result="pass", after=-1)
+        self._post("script", appid=appid, kind="filing", result="bureau_reject", after=-1,
+                   reason="备注未说明服务内容 / the remark does not describe the service")
+        self._post("script", appid=appid, kind="filing", result="filed", after=-1)
+        # … the first review fails, the second passes (WeChat's reviewers, on the stand-in's clock) …
+        self._post("script", appid=appid, kind="review", result="reject",
+                   reason="类目与内容不符 / category does not match the content")
+        self._post("script", appid=appid, kind="review", result="pass")
+        # … and the first review result's push is lost.
+        self._post("drop", kind=self.drop_kind, appid=appid, count=1)
+
+    # --- WeChat's side of a waiting gate -----------------------------------------------------
+
+    def play(self, gate: str, attempt: int) -> None:
+        """Move WeChat's side for a gate that waits on it, once per attempt, when it is due."""
+        key = (gate, attempt)
+        if key in self.played or self.appid is None:
+            return
+        snap = self.snapshot()
+        filing = snap.get("filing") or {}
+        if gate == "face-verification":
+            if any(not t["is_finish"] for t in snap.get("tasks", [])):
+                self._post("advance", appid=self.appid, kind="face")
+                self._note(gate, attempt, "客户管理员 / client's admin",
+                           "在微信完成人脸核身 / did the face check in WeChat")
+            else:
+                return  # the tool has not created the task yet
+        elif gate == "first-review":
+            if filing.get("status") != _PLATFORM_REVIEW:
+                return
+            self._post("advance", appid=self.appid, kind="filing")
+            self._note(gate, attempt, "微信初审 / WeChat's first review", "审核完成 / finished")
+        elif gate == "sms-verification":
+            if filing.get("status") != _BUREAU_REVIEW or filing.get("sms_verify_status") != _SMS_WAITING:
+                return
+            self._post("sms", appid=self.appid, status=_SMS_DONE)
+            self._note(gate, attempt, "主体负责人 / principal", "回复工信部 12381 短信 / answered MIIT's 12381 SMS")
+        elif gate == "bureau-review":
+            if filing.get("status") != _BUREAU_REVIEW:
+                return
+            self._post("advance", appid=self.appid, kind="filing")
+            self._note(gate, attempt, "管局 / bureau", "审核完成 / decided")
+        else:
+            return  # code review runs on the stand-in's clock; the tool's own steps need nobody
+        self.played.add(key)
+
+    def pushes(self) -> list[dict]:
+        r = self.control.get("pushes")
+        return r.json()["pushes"] if r.status_code == 200 else []
+
+    def calls(self) -> list[dict]:
+        r = self.control.get("calls")
+        return r.json()["calls"] if r.status_code == 200 else []
+
+    def close(self) -> None:
+        self.control.close()

@@ -499,6 +499,9 @@ def demo(
     keep: Optional[bool] = typer.Option(None, "--keep/--no-keep",
                                         help="Keep the stack running after the launch (default: when interactive)"),
     timeout: float = typer.Option(900, help="Seconds the simulated launch may take"),
+    manual: bool = typer.Option(False, "--manual",
+                                help="No WeChat platform: every gate manual, the simulator answers all of them "
+                                     "(default: the tool operates the local WeChat stand-in)"),
 ) -> None:
     """The whole product locally: Prefect server on SQLite, deployments, a simulated launch end to end."""
     from devtools.demo import missing_dev_extra, run_demo
@@ -506,7 +509,7 @@ def demo(
     if (missing := missing_dev_extra()) is not None:
         _fail(missing)
     keep_running = sys.stdin.isatty() if keep is None else keep
-    ok = run_demo(resources(ctx).settings.home, keep_running, timeout)
+    ok = run_demo(resources(ctx).settings.home, keep_running, timeout, manual=manual)
     raise typer.Exit(0 if ok else 1)
 
 
@@ -526,7 +529,7 @@ def wechat_standin(
                                                help="Base URL of the receiver to push to, e.g. http://127.0.0.1:8000"),
     ticket_every: float = typer.Option(600, "--ticket-every", help="Seconds between component_verify_ticket pushes"),
     component_secret: str = typer.Option("standin-secret", "--component-secret",
-                                         envvar="WEAPP_LAUNCH_WECHAT_COMPONENT_APPSECRET",
+                                         envvar="WEAPP_LAUNCH_WECHAT_COMPONENT_SECRET",
                                          help="The component appsecret the stand-in accepts"),
 ) -> None:
     """A local WeChat third-party platform (dev only): WeChat's API plus pushes to the receiver / 本地微信替身。"""
