@@ -314,7 +314,10 @@ def _who(d, catalogue) -> tuple[str, str]:
     if d.channel == "wechat":
         return "微信推送 / WeChat's push", "push"
     if d.channel == "simulator":
-        actor = catalogue.actors[catalogue.gates[d.gate].actor]
+        actor_id = catalogue.gates[d.gate].actor
+        actor = catalogue.actors[actor_id]
+        if actor_id in ("wechat", "bureau"):  # WeChat's or the bureau's result, entered by staff
+            return f"人 / a person: 运营登记{actor.name_zh}结果 / staff enter {actor.name_en}'s result", "person"
         return f"人 / a person: {actor.name_zh} / {actor.name_en}", "person"
     return d.channel, "other"
 
