@@ -8,9 +8,10 @@ clients and launches, so tests do not see each other's rows.
 
 from __future__ import annotations
 
+from devtools.stack import free_port  # noqa: E402
+
 import base64
 import secrets
-import socket
 import threading
 import time
 import uuid
@@ -32,12 +33,6 @@ TOKEN = "weapp-test-token"
 COMPONENT_APPID = "wx0000000000c0ffee"
 API_KEY = "test-api-key-" + "x" * 20
 AES_KEY = base64.b64encode(b"k" * 32).decode().rstrip("=")  # 43 characters
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

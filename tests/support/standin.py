@@ -18,8 +18,9 @@ whose pushes go to it.
 
 from __future__ import annotations
 
+from devtools.stack import free_port  # noqa: E402
+
 import base64
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -144,12 +145,6 @@ def standin(standin_config):
         client.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class ReceiverStandin:
     standin: StandinClient
@@ -177,7 +172,7 @@ def standin_receiver(tmp_path, standin_config):
     res = make_resources(tmp_path / "home", clock=SystemClock(), database_url=f"sqlite:///{tmp_path / 'store.db'}",
                          wechat_token=TOKEN, wechat_encoding_aes_key=AES_KEY, wechat_component_appid=COMPONENT_APPID,
                          timestamp_window_seconds=300)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(res, applier=False), host="127.0.0.1", port=port,
                                            access_log=False, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, name="standin-receiver", daemon=True)

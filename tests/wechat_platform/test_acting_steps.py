@@ -18,19 +18,6 @@ from tests.support.standin import COMPONENT_APPID, SECRET
 APPID = PASSING["subject-info"]["appid"]
 
 
-@pytest.fixture
-def world(tmp_path, standin):
-    w = World(tmp_path, wechat_component_appid=COMPONENT_APPID, wechat_component_secret=SECRET,
-              wechat_api_base=standin.url)
-    platform = w.res.wechat
-    # The client's admin authorised the platform for the mini-program the launch registers.
-    remember_ticket(w.res.store, standin.ticket(), datetime.now(UTC), component_appid=COMPONENT_APPID)
-    pre = platform.auth.create_preauthcode()
-    consent = standin.control("authorize", appid=APPID, pre_auth_code=pre.pre_auth_code)
-    platform.auth.query_auth(consent["auth_code"])
-    yield w
-    w.res.close()
-
 
 def until_waiting(w: World, launch_id: str, key: str, answers: dict | None = None) -> None:
     """Answer every other gate (passing, or as scripted) until `key` waits."""

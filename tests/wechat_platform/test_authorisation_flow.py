@@ -25,7 +25,8 @@ from launch.store.models import WeChatAuthorizer
 from launch.wechat.platform.code import CommitRequest, SubmitAuditRequest
 from launch.wechat.platform.tokens import remember_ticket
 from tests.support.resources import make_resources
-from tests.support.standin import AES_KEY, COMPONENT_APPID, SECRET, TOKEN, _free_port
+from devtools.stack import free_port
+from tests.support.standin import AES_KEY, COMPONENT_APPID, SECRET, TOKEN
 
 APPID = "wx0123456789abcdef"
 runner = CliRunner()
@@ -58,7 +59,7 @@ class Receiver:
 
 def _res(tmp_path, **settings):
     """Resources whose public_url is the receiver's own address (WeChat's redirect_uri), and that port."""
-    port = _free_port()
+    port = free_port()
     return make_resources(tmp_path / "home", clock=SystemClock(), database_url=f"sqlite:///{tmp_path / 'store.db'}",
                           public_url=f"http://127.0.0.1:{port}", **settings), port
 

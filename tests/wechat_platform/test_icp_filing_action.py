@@ -30,18 +30,6 @@ APPID = PASSING["subject-info"]["appid"]
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
 
-@pytest.fixture
-def world(tmp_path, standin):
-    w = World(tmp_path / "home", wechat_component_appid=COMPONENT_APPID, wechat_component_secret=SECRET,
-              wechat_api_base=standin.url)
-    platform = w.res.wechat
-    remember_ticket(w.res.store, standin.ticket(), datetime.now(UTC), component_appid=COMPONENT_APPID)
-    pre = platform.auth.create_preauthcode()
-    consent = standin.control("authorize", appid=APPID, pre_auth_code=pre.pre_auth_code)
-    platform.auth.query_auth(consent["auth_code"])
-    yield w
-    w.res.close()
-
 
 def client_intake(folder: Path, *, service_types=("点餐", "会员服务"), drop_file: str | None = None,
                   seed: int = 1) -> dict:
