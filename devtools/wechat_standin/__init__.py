@@ -13,7 +13,6 @@ the receiver (`weapp-launch wechat-standin`; tests: tests/support/standin.py).
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -49,12 +48,6 @@ class RunningStandin:
         self.standin.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_in_thread(config: StandinConfig | None = None, *, script: StandinScript | None = None,
                     port: int | None = None, timeout: float = 10.0) -> RunningStandin:
     """Serve a stand-in on 127.0.0.1 (a free port unless given) in a daemon thread; returns once
@@ -62,7 +55,9 @@ def start_in_thread(config: StandinConfig | None = None, *, script: StandinScrip
     import uvicorn
 
     standin = Standin(config, script)
-    port = port or _free_port()
+    from devtools.stack import free_port
+
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(standin), host="127.0.0.1", port=port, access_log=False,
                                            log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, name="wechat-standin", daemon=True)
