@@ -354,8 +354,9 @@ def _who_decided(console: Console, res, launch_id: str, on_wechat) -> None:
                 dropped.remove(p)
             elif d.gate == "sms-verification":
                 note = "短信结果无推送，查询 get_icp_entrance_info / no push carries the SMS result"
-        elif kind == "person" and d.gate == "bureau-review":
-            note = "微信推送“已备案”但不带备案号，由运营登记 / WeChat's 'filed' push carries no number: staff enter it"
+        elif d.gate == "bureau-review" and d.outcome == "approved" and kind in ("push", "poll"):
+            note = (f"备案号 {d.payload.get('filing_number')} 由工具向微信查询（get_online_icp_order）/ the filing number "
+                    "asked of WeChat (get_online_icp_order)")
         elif kind == "person" and d.gate == "wechat-verification":
             note = "认证结果无接口或推送（本版本）/ no API or push for the 认证 result in this build"
         table.add_row(f"{d.gate} #{d.attempt}", d.outcome, label, d.channel, note)
@@ -367,7 +368,7 @@ def _who_decided(console: Console, res, launch_id: str, on_wechat) -> None:
             name = c["path"].rsplit("/", 1)[-1]
             calls[name] = calls.get(name, 0) + 1
     acts = ("create_icp_verifytask", "upload_icp_media", "apply_icp_filing", "submit_audit", "release")
-    polls = ("get_latest_auditstatus", "get_icp_entrance_info", "query_icp_verifytask")
+    polls = ("get_latest_auditstatus", "get_icp_entrance_info", "query_icp_verifytask", "get_online_icp_order")
     console.print("工具自己在微信上做的 / what the tool did on WeChat itself: "
                   + ", ".join(f"{k} ×{calls[k]}" for k in acts if k in calls)
                   + "；查询 / asked: " + ", ".join(f"{k} ×{calls[k]}" for k in polls if k in calls))

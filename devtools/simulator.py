@@ -255,7 +255,7 @@ PEOPLE: dict[str, list[dict]] = {
 WECHAT_DECIDES = ("face-verification", "first-review", "sms-verification", "code-review", "bureau-review")
 
 # The stand-in's filing statuses and face-task states (getIcpEntranceInfo, queryIcpVerifyTask).
-_PLATFORM_REVIEW, _BUREAU_REVIEW, _FILED = 2, 4, 6
+_PLATFORM_REVIEW, _BUREAU_REVIEW = 2, 4
 _SMS_WAITING, _SMS_DONE = 1, 2
 
 
@@ -271,8 +271,8 @@ class OnWeChat:
     - waiting gates WeChat decides (`owns`): the admin does the face check; WeChat's first
       reviewers finish; the principal answers 12381's SMS; the bureau decides — each once per
       attempt, on the stand-in; WeChat's push (or, where no push carries it, the watcher's poll)
-      then decides the gate. Only the bureau's approval is recorded by staff: no push or API
-      carries the filing number (WeChat's status-6 push says so on the gate).
+      then decides the gate. The bureau's approval too: on WeChat's "filed" push (or poll) the
+      tool asks WeChat for the filing number (get_online_icp_order) and approves with it.
     Everything done here is kept in `log` as (gate, attempt, who, what) for the demo's printout.
     """
 
@@ -298,8 +298,6 @@ class OnWeChat:
         return bool(action) and action in ACTIONS
 
     def owns(self, gate: str) -> bool:
-        if gate == "bureau-review" and self.filing().get("status") == _FILED:
-            return False  # filed: staff enter the number WeChat's push told them to look up
         return gate in WECHAT_DECIDES or self.tool_acts(gate)
 
     # --- the stand-in ------------------------------------------------------------------------

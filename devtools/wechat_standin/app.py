@@ -265,6 +265,7 @@ def create_app(standin: Standin) -> FastAPI:
     # ------------------------------------------------------------------ ICP filing
 
     authorizer_get("/wxa/icp/get_icp_entrance_info", world.icp_entrance_info)
+    authorizer_get("/wxa/icp/get_online_icp_order", world.online_icp_order)
     authorizer_post("/wxa/icp/query_icp_verifytask", world.query_verifytask)
     authorizer_post("/wxa/icp/apply_icp_filing", world.apply_filing)
     authorizer_post("/wxa/icp/cancel_apply_icp_filing", world.cancel_filing)

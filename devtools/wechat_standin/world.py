@@ -83,6 +83,8 @@ class Filing:
     due_at: float | None = None
     outcome: Outcome | None = None
     applications: int = 0
+    subject_record_number: str | None = None  # issued once filed (getOnlineIcpOrder's record_number)
+    record_number: str | None = None  # the mini program's: the subject's + "-<n>X"
 
 
 @dataclass
@@ -157,6 +159,7 @@ class World:
         self.fastregister_tickets: dict[str, str] = {}  # ticket -> official account appid
         self.submits: deque[float] = deque()  # submit_audit times, for the monthly quota
         self._auditid = 400000000
+        self._filed = 0  # filing numbers issued, for plausible distinct ones
 
     def now(self) -> float:
         return self.clock.now()
@@ -457,6 +460,22 @@ class World:
                 info["sms_verify_status"] = f.sms_verify_status
             return {"info": info}
 
+    def online_icp_order(self, appid: str) -> dict:
+        # doc getOnlineIcpOrder (GET /wxa/icp/get_online_icp_order) -> {icp_subject {base_info {…,
+        # record_number}, …}, icp_applets [{base_info {…, record_number}, …}]}; no images, the
+        # subject's data masked. Before the filing is done: ST 40097 (no doc names the code).
+        with self.lock:
+            auth = self._authorizer(appid)
+            f = auth.filing
+            if f.status != FILED or not f.record_number:
+                raise WeChatError(40097, "invalid args: the mini program has no completed filing")
+            return {
+                "icp_subject": {"base_info": {"type": 1, "name": "示**司", "province": "440000", "city": "440100",
+                                              "district": "440106", "record_number": f.subject_record_number}},
+                "icp_applets": [{"base_info": {"appid": auth.appid, "name": "示例小程序",
+                                               "record_number": f.record_number}}],
+            }
+
     def create_verifytask(self, appid: str, body: dict) -> dict:
         # doc createIcpVerifyTask {along_with_auth?} -> {task_id}; notice 24 h, task 3 days
         with self.lock:
@@ -739,6 +758,10 @@ class World:
                 f.status, f.audit_data = BUREAU_REJECTED, reasons
             else:
                 f.status = FILED
+                if f.record_number is None:  # kept per mini program: the bureau issues it once
+                    self._filed += 1
+                    f.subject_record_number = f"粤B2-2024{self._filed:04d}"
+                    f.record_number = f"{f.subject_record_number}-1X"
             f.sms_verify_status = 2 if f.status == FILED else f.sms_verify_status
             f.due_at = None
         else:

@@ -47,7 +47,7 @@ from launch.domain.masking import scrub_text
 from launch.domain.vocabulary import DecisionChannel, DecisionStatus, InboxResult, InboxSource
 from launch.store import nonce_ttl_seconds as _store_nonce_ttl
 from launch.wechat.events import EVENT_ADAPTER, FastRegisterResult, UnknownEvent
-from launch.wechat.mapping import Lookup, Plan, plan_for
+from launch.wechat.mapping import DECIDED_BY, Lookup, Plan, plan_for
 
 if TYPE_CHECKING:
     from launch.app.resources import Resources
@@ -320,6 +320,13 @@ def _apply(res: Resources, row, finish: Callable[[int, InboxResult, str | None, 
                   "the message names")
         finish(row.id, InboxResult.REFUSED, detail, None)
         return ApplyOutcome(row.id, InboxResult.REFUSED, None, detail)
+    if plan.filed:
+        # "filed" (status 6): the bureau-review approval needs the number WeChat gives on asking;
+        # the same decision the watcher's poll makes (launch/app/reconcile.py). Asking fails: noted,
+        # and the gate waits for the next poll.
+        from launch.app.reconcile import filed_decision
+
+        plan = filed_decision(res, res.wechat, launch.id, launch.appid, decided_by=DECIDED_BY)
     if not plan.decisions:
         finish(row.id, InboxResult.NOTED, plan.note, launch.id)
         return ApplyOutcome(row.id, InboxResult.NOTED, launch.id, plan.note)

@@ -9,6 +9,7 @@ for every launch that has waited on WeChat longer than ``WEAPP_LAUNCH_WECHAT_REC
                                                                                step's action noted)
     first-review, sms-verification, GET  /wxa/icp/get_icp_entrance_info       (IcpApi: status,
     bureau-review                                                              sms_verify_status, audit_data)
+    bureau-review, once filed (6)   GET  /wxa/icp/get_online_icp_order        (IcpApi: the filing number)
 
 and decides the gate exactly as the push would have: the answer goes through the SAME mapping
 (``launch.wechat.mapping.review_plan / face_plan / filing_plan``), decided_by "微信接口查询 /
@@ -17,6 +18,12 @@ open step's attempt (insert-or-get per attempt). So a decision is never made twi
 arriving later finds it there (duplicate), and a push that came first leaves no waiting step
 without a decision for the pass to find (the query skips decided attempts; were it to race, the
 insert-or-get answers duplicate).
+
+A "filed" status (6) approves the bureau review only WITH the filing number, which neither the
+push nor get_icp_entrance_info carries: ``filed_decision`` asks get_online_icp_order for it
+(icp_applets[].base_info.record_number). The inbox's applier uses the same function for the
+status-6 push, so push and poll decide the gate alike; when asking fails the gate keeps waiting
+with a note, and the next pass asks again (nothing is lost, nothing decided without a number).
 
 Only gates that are OPEN (a waiting step with no decision) and have waited longer than the
 interval are decided; a WeChat status that also answers a later gate (status 4 with the SMS
@@ -45,7 +52,15 @@ from typing import TYPE_CHECKING, Any
 
 from launch.domain.masking import scrub_text
 from launch.domain.vocabulary import DecisionChannel, DecisionStatus
-from launch.wechat.mapping import DECIDED_BY_API, Plan, face_plan, filing_plan, review_plan
+from launch.wechat.mapping import (
+    DECIDED_BY_API,
+    FILED_NOTE,
+    Plan,
+    bureau_approved_plan,
+    face_plan,
+    filing_plan,
+    review_plan,
+)
 
 if TYPE_CHECKING:
     from launch.app.resources import Resources
@@ -61,6 +76,7 @@ __all__ = [
     "ReconcileReport",
     "Reconciled",
     "face_task_id",
+    "filed_decision",
     "reconcile",
 ]
 
@@ -73,6 +89,10 @@ RECONCILED_GATES = REVIEW_GATES + FACE_GATES + FILING_GATES
 
 # The APIs asked, by the family of gates they answer (a rate limit stops one API, not the others).
 REVIEW, FACE, FILING = "get_latest_auditstatus", "query_icp_verifytask", "get_icp_entrance_info"
+ONLINE_ORDER = "get_online_icp_order"
+BUREAU_GATE = "bureau-review"
+NO_NUMBER_NOTE = ("微信称已备案，但已备案详情中没有小程序备案号；请在管局审核关卡登记 / WeChat says filed but its filed "
+                  "details (get_online_icp_order) hold no mini-program filing number: enter it at the bureau-review gate")
 
 # WeChat's read APIs allow thousands of calls a day per mini-program; a pass every few minutes
 # asking each waiting mini-program at most once per API stays far below. The budget caps one
@@ -295,12 +315,59 @@ def _face(p: _Pass, appid: str, steps: list[StepRecord]) -> None:
             p.decide(step, plan, FACE)
 
 
+def _approved_number(res: Resources, launch_id: str) -> str | None:
+    """The filing number of a bureau-review approval already recorded for this launch."""
+    for d in res.store.history(launch_id):
+        if d.gate == BUREAU_GATE and d.outcome == "approved" and (d.payload or {}).get("filing_number"):
+            return str(d.payload["filing_number"])
+    return None
+
+
+def filed_decision(res: Resources, platform: Any, launch_id: str, appid: str | None, *, decided_by: str,
+                   ask=None) -> Plan:
+    """What WeChat's "filed" (status 6) decides, by push or by poll: bureau-review approved with
+    the mini program's filing number from get_online_icp_order. A number already recorded for
+    the launch (a push arriving after the poll decided) is reused without asking, so the late
+    push meets its duplicate. ``ask(call)``: how the call is made (the reconciliation's budget
+    and rate limits; None when it failed). Without a platform, or when asking fails or WeChat
+    gives no number, a Plan with only a note: nothing is decided and the gate keeps waiting for
+    the next pass (or staff)."""
+    known = _approved_number(res, launch_id)
+    if known:
+        return bureau_approved_plan(known, decided_by=decided_by)
+    if platform is None or not appid:
+        return Plan(note=FILED_NOTE)
+
+    def call():
+        return platform.icp.get_online_icp_order(appid)
+
+    if ask is not None:
+        order = ask(call)
+        if order is None:
+            return Plan(note=FILED_NOTE)
+    else:
+        try:
+            order = call()
+        except Exception as exc:  # noqa: BLE001 - the gate waits; the watcher's next pass asks again
+            log.info("get_online_icp_order failed for %s: %s", launch_id, type(exc).__name__)
+            return Plan(note=f"{FILED_NOTE} — {_message(exc)}")
+    number = order.record_number
+    if not number:
+        return Plan(note=NO_NUMBER_NOTE)
+    return bureau_approved_plan(number, decided_by=decided_by)
+
+
 def _filing(p: _Pass, appid: str, steps: list[StepRecord]) -> None:
     info = p.ask(FILING, steps, lambda: p.platform.icp.get_icp_entrance_info(appid))
     if info is None:
         return
     plan = filing_plan(info.status, info.sms_verify_status, reason=_reasons(info.audit_data),
                        decided_by=DECIDED_BY_API)
+    bureau = [s for s in steps if s.step == BUREAU_GATE]
+    if plan.filed and bureau:
+        # one question per mini-program: the launch of its first open bureau-review step
+        plan = filed_decision(p.res, p.platform, bureau[0].launch_id, appid, decided_by=DECIDED_BY_API,
+                              ask=lambda call: p.ask(ONLINE_ORDER, bureau, call))
     for step in steps:
         p.decide(step, plan, FILING)
 

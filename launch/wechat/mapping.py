@@ -23,8 +23,12 @@ What each push means (shared/domain.md, "Events a server receives"):
 - notify_apply_icpfiling_result, by beian_status:
   3 -> first-review rejected; 4 -> first-review passed, and with sms_verify_status 2 ->
   sms-verification verified, 3 -> sms-verification timed_out; 5 -> bureau-review rejected;
-  6 -> NO decision: approving the bureau review needs the filing number, which the push
-  does not carry, so staff are told to enter it; 2 and >= 1024 -> a note only. 1025–1031
+  6 -> filed: the plan says so (``filed``) but decides nothing itself, because approving the
+  bureau review needs the filing number, which the push does not carry. The caller (the
+  inbox's applier and the watcher's reconciliation, launch/app/reconcile.py ``filed_plan``)
+  asks WeChat for it (get_online_icp_order: icp_applets[].base_info.record_number) and then
+  decides bureau-review "approved" with it (``bureau_approved_plan``); without a platform, or
+  when asking fails, the note stays and the gate waits; 2 and >= 1024 -> a note only. 1025–1031
   are "not filed" WITH what is missing (get_icp_entrance_info's status enum: 1025 小程序信息未填,
   1026 小程序类目未填, 1027 both, 1028–1031 the same plus 小程序未认证): the note names it and
   what to do (NOT_FILED_MISSING), instead of a plain "not filed".
@@ -53,6 +57,7 @@ __all__ = [
     "Lookup",
     "Plan",
     "decisions_for",
+    "bureau_approved_plan",
     "face_plan",
     "fastregister_answer",
     "filing_plan",
@@ -75,6 +80,9 @@ BUREAU_REJECTED_REASON = "管局驳回，详见备案平台 / rejected by the bu
 PLATFORM_REJECTED_REASON = "微信平台初审驳回，详见备案平台 / rejected in WeChat's first review, see the filing platform"
 FACE_FAILED_REASON = "人脸核身未通过，请重新发起核验任务 / face verification failed: start a new verification task"
 AUDIT_FAILED_REASON = "微信未给出原因 / WeChat gave no reason"
+FILED_NOTE = ("管局审核已通过、已备案；备案号向微信查询（get_online_icp_order），查询不到时由巡检重试，或在管局审核关卡登记 / "
+              "filed: the filing number is asked of WeChat (get_online_icp_order); if that fails the watcher asks "
+              "again, or enter it at the bureau-review gate")
 
 # What a "not filed" status code says is missing. Source: WeChat open platform,
 # 获取小程序备案状态及驳回原因 (get_icp_entrance_info), enum of info.status:
@@ -117,6 +125,7 @@ class Plan:
     note: str | None = None
     lookups: tuple[Lookup, ...] = ()
     acted_on: bool = True  # False for unknown events: stored, never acted on
+    filed: bool = False  # WeChat says filed (status 6): bureau-review is approved once the number is known
 
 
 def _clip(text: str | None, limit: int) -> str:
@@ -230,10 +239,7 @@ def filing_plan(status: int, sms_verify_status: int | None, *, reason: str | Non
         return Plan([_decision("bureau-review", "rejected", decided_by=decided_by,
                                reason=reason or BUREAU_REJECTED_REASON)])
     if status == 6:
-        return Plan(
-            note="管局审核已通过、已备案：推送不含备案号，请在管局审核关卡登记备案号 / filed: the push carries no "
-            "filing number, enter it at the bureau-review gate to approve it",
-        )
+        return Plan(note=FILED_NOTE, filed=True)
     missing = missing_for(status)
     if missing:
         zh = "；".join(m[0] for m in missing)
@@ -243,6 +249,12 @@ def filing_plan(status: int, sms_verify_status: int | None, *, reason: str | Non
     label = status_label or ("未备案 / not filed" if status >= 1024 else
                              BEIAN_STATUS_LABELS.get(status, f"未知状态 {status} / unknown status"))
     return Plan(note=f"备案状态 / filing status: {label} ({status})")
+
+
+def bureau_approved_plan(filing_number: str, *, decided_by: str = DECIDED_BY) -> Plan:
+    """bureau-review approved with the mini program's filing number WeChat gave
+    (get_online_icp_order), after a status-6 ("filed") push or answer."""
+    return Plan([_decision("bureau-review", "approved", decided_by=decided_by, filing_number=filing_number.strip())])
 
 
 FAST_REGISTER_NOT_VERIFIED_REASON = (

@@ -155,7 +155,7 @@ def test_a_push_first_then_no_question(world, standin):
 
 def test_the_filing_statuses_are_asked_for(world, standin):
     """Face check, first review, SMS check and the bureau, each push lost: every gate decided
-    from WeChat's answers, with WeChat's own reasons; 'filed' is a note (the number is needed)."""
+    from WeChat's answers, with WeChat's own reasons; 'filed' approves with WeChat's filing number."""
     launch_id, appid, _ = launch_for(world, standin)
     standin.control("drop", kind="*", appid=appid, count=100)  # every push of this mini-program
     until(world, launch_id, "face-verification-1")
@@ -198,11 +198,12 @@ def test_the_filing_statuses_are_asked_for(world, standin):
 
     assert "bureau-review-1" in waiting(world, launch_id)
     standin.advance(appid=appid, kind="filing")  # filed
-    report = run_reconcile(world)
-    assert not report.decided and report.still_waiting == 1
-    assert "备案号" in world.res.store.get_step(launch_id, "bureau-review", 1).note  # staff enter the number
+    report = run_reconcile(world)  # the number is asked of WeChat (get_online_icp_order): no staff
+    assert [(d.gate, d.outcome) for d in report.decided] == [("bureau-review", "approved")]
+    assert world.res.store.get_decision(launch_id, "bureau-review", 1).payload["filing_number"] == \
+        standin.state(appid)["filing"]["record_number"]
     assert all(d.channel == "wechat-api" for d in world.res.store.history(launch_id)
-               if d.gate in ("face-verification", "first-review", "sms-verification"))
+               if d.gate in ("face-verification", "first-review", "sms-verification", "bureau-review"))
 
     # the lost filing push arrives after all: a duplicate
     late = IcpFilingResult.from_fields({"authorizer_appid": appid, "beian_status": 4, "sms_verify_status": 2})

@@ -20,6 +20,14 @@ POST) and its model samples:
   POST /wxa/icp/apply_icp_filing        {icp_subject, icp_applets, icp_materials} → on refusal
                                           errcode != 0 with hints[{errcode, err_field, errmsg}]
   POST /wxa/icp/cancel_apply_icp_filing
+  GET  /wxa/icp/get_online_icp_order    → {icp_subject: {base_info: {…, record_number}, …},
+                                          icp_applets: [{base_info: {…, record_number}, …}]}
+                                          (getOnlineIcpOrder, 获取小程序已备案详情, permission sets 18
+                                          and 156, authorizer token: developers.weixin.qq.com/doc/
+                                          oplatform/openApi/miniprogram-management/record/
+                                          api_getonlineicporder.html; subject 粤B2-20090059,
+                                          mini program 粤B2-20090059-1626X in its samples. No images;
+                                          the subject's personal fields come back masked (脱敏))
   GET  /wxa/icp/query_icp_service_content_types | query_icp_nrlx_types | query_icp_subject_types |
        query_icp_certificate_types | query_icp_district_code → {items: [...]}
 
@@ -49,6 +57,7 @@ __all__ = [
     "IcpHint",
     "IcpStatus",
     "MediaUpload",
+    "OnlineIcpOrder",
     "VerifyTask",
     "VerifyTaskResult",
 ]
@@ -111,6 +120,43 @@ class MediaUpload(BaseModel):
     create_at: int | None = None
 
 
+class _RecordBase(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    record_number: str | None = None
+
+
+class _RecordPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    base_info: _RecordBase = Field(default_factory=_RecordBase)
+
+
+class OnlineIcpOrder(BaseModel):
+    """get_online_icp_order: the filing as WeChat holds it once filed. Only the filing numbers
+    are read (typed); the rest (masked subject data) is kept untyped and never stored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    icp_subject: _RecordPart = Field(default_factory=_RecordPart)
+    icp_applets: list[_RecordPart] = []
+
+    @property
+    def subject_record_number(self) -> str | None:
+        """The subject's filing number (主体备案号), e.g. 粤B2-20090059."""
+        return (self.icp_subject.base_info.record_number or "").strip() or None
+
+    @property
+    def record_number(self) -> str | None:
+        """The mini program's filing number (小程序备案号, ends in -<n>X), e.g. 粤B2-20090059-1626X:
+        the first applet's; None when WeChat gave none."""
+        for applet in self.icp_applets:
+            number = (applet.base_info.record_number or "").strip()
+            if number:
+                return number
+        return None
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -161,6 +207,12 @@ class IcpApi:
         data = self.client.authorizer(appid, "GET", "/wxa/icp/get_icp_entrance_info")
         assert isinstance(data, dict)
         return EntranceInfo.model_validate(data.get("info") or {})
+
+    def get_online_icp_order(self, appid: str) -> OnlineIcpOrder:
+        """The filed application with its numbers (only meaningful once status is 6, filed)."""
+        data = self.client.authorizer(appid, "GET", "/wxa/icp/get_online_icp_order")
+        assert isinstance(data, dict)
+        return OnlineIcpOrder.model_validate(data)
 
     def create_icp_verifytask(self, appid: str, *, along_with_auth: bool = False) -> VerifyTask:
         body = {"along_with_auth": True} if along_with_auth else {}
