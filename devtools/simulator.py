@@ -30,6 +30,7 @@ PASSING: dict[str, dict] = {
     "official-account-authorization": {"outcome": "done"},
     "fast-registration": {"outcome": "succeeded", "appid": "wx0123456789abcdef", "original_id": "gh_0123456789ab"},
     "admin-binding": {"outcome": "done"},
+    "platform-registration": {"outcome": "registered", "appid": "wx0123456789abcdef", "original_id": "gh_0123456789ab"},
     # first setting of each field (no changes counted against WeChat's limits)
     "mini-program-profile": {"outcome": "set", "name": "示例小程序", "avatar_set": True,
                              "intro": "示例门店的点餐与会员服务 / ordering and membership", "categories": ["餐饮服务"]},

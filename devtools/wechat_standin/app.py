@@ -431,6 +431,14 @@ def create_app(standin: Standin) -> FastAPI:
         world.set_sms(b["appid"], int(b["status"]))
         return {"ok": True}
 
+    @app.post("/_standin/legal_person")
+    @control
+    async def legal_person(request: Request):
+        """The legal person with WeChat's registration link: {taskid? (default: the latest pending),
+        result?: ok (authorise) | fail (the check fails), reason?}; WeChat's push follows."""
+        b = await body_of(request)
+        return await flushed(world.legal_person(b.get("taskid"), b.get("result", "ok"), b.get("reason", "")))
+
     @app.post("/_standin/fastregisterauth")
     @control
     async def fastregister_ticket(request: Request):

@@ -24,6 +24,7 @@ PRE_AUTH_CODE_LIFETIME = 1800
 AUTH_CODE_LIFETIME = 3600
 VERIFY_NOTICE_LIFETIME = 24 * 3600
 VERIFY_TASK_LIFETIME = 3 * 24 * 3600
+REGISTER_LINK_LIFETIME = 24 * 3600  # fastregisterenterpriseweapp's authorisation link (new version, 24 h)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from devtools.wechat_standin import lookups
 from devtools.wechat_standin.config import (
     AUTH_CODE_LIFETIME,
     PRE_AUTH_CODE_LIFETIME,
+    REGISTER_LINK_LIFETIME,
     VERIFY_NOTICE_LIFETIME,
     VERIFY_TASK_LIFETIME,
     Outcome,
@@ -640,8 +641,28 @@ class World:
         return self._register_answer(task)
 
     def _register_answer(self, task: RegisterTask) -> dict:
-        return {"taskid": task.taskid, "status": task.status,
-                "authorize_url": f"https://open.weixin.qq.com/standin/fastregister?taskid={task.taskid}"}
+        out = {"taskid": task.taskid, "status": task.status,
+               "authorize_url": f"https://open.weixin.qq.com/standin/fastregister?taskid={task.taskid}"}
+        if task.appid:
+            out["appid"] = task.appid  # ST: the query names the new mini program once registered
+        return out
+
+    def legal_person(self, taskid: str | None = None, result: str = "ok", reason: str = "") -> dict:
+        """What the legal person does with WeChat's authorisation link: authorises (ok; WeChat
+        registers the mini program, authorises it to the platform and pushes
+        notify_third_fasteregister with appid and auth_code) or fails the check (fail)."""
+        with self.lock:
+            pending = [r for r in self.registrations.values() if r.status == 0 and not r.legacy
+                       and taskid in (None, r.taskid)]
+            if not pending:
+                raise WeChatError(89250)
+            reg = max(pending, key=lambda r: r.created)
+            if reg.created + REGISTER_LINK_LIFETIME <= self.now():
+                reg.status, reg.due_at = 11, None
+                raise WeChatError(89250, "the authorisation link expired (24 h)")
+            reg.outcome = Outcome(result, reason=reason)
+            self._finish_register(reg)
+            return {"taskid": reg.taskid, "appid": reg.appid, "status": reg.status}
 
     def query_register(self, body: dict) -> dict:
         with self.lock:
@@ -697,6 +718,8 @@ class World:
             for reg in self.registrations.values():
                 if reg.status == 0 and reg.due_at is not None and reg.due_at <= now:
                     self._finish_register(reg)
+                elif reg.status == 0 and not reg.legacy and reg.created + REGISTER_LINK_LIFETIME <= now:
+                    reg.status, reg.due_at = 11, None  # ST: the link expired unused (no push; the query says so)
 
     def advance(self, appid: str | None = None, kind: str | None = None) -> int:
         """Finish now whatever is pending (for one appid / kind): reviews, filing stages, face
@@ -779,7 +802,7 @@ class World:
 
     def _finish_register(self, reg: RegisterTask) -> None:
         reg.due_at = None
-        info = {"name": reg.name, "code": reg.code, "component_phone": reg.component_phone}
+        info = {"name": reg.name, "code": reg.code, "component_phone": reg.component_phone, "taskid": reg.taskid}
         if reg.outcome.result == "ok":
             created = self.authorize(push=False)
             reg.status, reg.appid = 12, created["appid"]

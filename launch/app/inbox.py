@@ -47,7 +47,7 @@ from launch.domain.masking import scrub_text
 from launch.domain.vocabulary import DecisionChannel, DecisionStatus, InboxResult, InboxSource
 from launch.store import nonce_ttl_seconds as _store_nonce_ttl
 from launch.wechat.events import EVENT_ADAPTER, FastRegisterResult, UnknownEvent
-from launch.wechat.mapping import DECIDED_BY, Lookup, Plan, plan_for
+from launch.wechat.mapping import DECIDED_BY, PLATFORM_REGISTRATION, Lookup, Plan, fastregister_plan, plan_for
 
 if TYPE_CHECKING:
     from launch.app.resources import Resources
@@ -137,6 +137,23 @@ def _platform_effect(res: Resources, event, at: datetime) -> None:
         res.store.revoke_authorizer(str(fields["AuthorizerAppid"]), at)
 
 
+def _registered_effect(res: Resources, event, at: datetime) -> None:
+    """notify_third_fasteregister with status 0: WeChat registered the mini program AND authorised it
+    to the platform; its auth_code (a credential: the inbox keeps it masked) is exchanged here,
+    once, with api_query_auth, which keeps the authorizer's refresh token encrypted. Docs:
+    developers.weixin.qq.com/doc/oplatform/openApi/register-management/fast-registration-ent/
+    api_registerminiprogram.html ("注册审核事件推送": appid, status, auth_code 第三方授权码, msg, info)."""
+    if not (isinstance(event, FastRegisterResult) and event.ok and event.appid and event.auth_code):
+        return
+    platform = res.wechat
+    if platform is None:
+        return
+    try:
+        platform.auth.query_auth(event.auth_code, at=at)
+    except Exception as exc:  # noqa: BLE001 - staff can authorise again (weapp-launch wechat authorize)
+        log.warning("fast registration: exchanging the auth code failed: %s", type(exc).__name__)
+
+
 def accept_push(
     res: Resources,
     event,
@@ -168,6 +185,7 @@ def accept_push(
     )
     if created:
         _platform_effect(res, event, received_at or res.now())
+        _registered_effect(res, event, received_at or res.now())
     return row, created
 
 
@@ -235,6 +253,7 @@ def land_batch(
     for (item, *_), landed in zip(prepared, out):
         if landed.created:  # committed; a platform push's effect follows (idempotent: a newer ticket wins)
             _platform_effect(res, item.event, now)
+            _registered_effect(res, item.event, now)
     return out
 
 
@@ -261,6 +280,24 @@ def _find_launch(store, row, plan: Plan):
         if found is not None:
             return found
     return None
+
+
+def _earlier_registration(res: Resources, launch_id: str, taskid: str | None) -> int | None:
+    """The attempt whose registration task ``taskid`` was, when a later attempt of the gate has
+    opened since (a late push about a superseded task must not decide the new one)."""
+    if not taskid:
+        return None
+    from launch.app.wechat_actions import REGISTER_TASK_EFFECT
+
+    mine = None
+    for e in res.store.effects_for(launch_id):
+        n, _, tid = e.effect_key.removeprefix(REGISTER_TASK_EFFECT).partition(":")
+        if e.effect_key.startswith(REGISTER_TASK_EFFECT) and tid == taskid and n.isdigit():
+            mine = int(n)
+    if mine is None:
+        return None
+    latest = max((s.attempt for s in res.store.steps_for(launch_id) if s.step == PLATFORM_REGISTRATION), default=0)
+    return mine if latest > mine else None
 
 
 def _finish(res: Resources, inbox_id: int, result: InboxResult, detail: str | None, launch_id: str | None) -> bool:
@@ -320,6 +357,15 @@ def _apply(res: Resources, row, finish: Callable[[int, InboxResult, str | None, 
                   "the message names")
         finish(row.id, InboxResult.REFUSED, detail, None)
         return ApplyOutcome(row.id, InboxResult.REFUSED, None, detail)
+    if isinstance(event, FastRegisterResult):
+        # which gate the registration result decides depends on the launch's registration path
+        plan = fastregister_plan(event, launch.registration_path)
+        earlier = _earlier_registration(res, launch.id, event.info.taskid)
+        if earlier is not None:
+            detail = (f"该推送属于第 {earlier} 次代注册任务，已有后续任务 / this push is about registration task "
+                      f"#{earlier}; a later one is running")
+            finish(row.id, InboxResult.DUPLICATE, detail, launch.id)
+            return ApplyOutcome(row.id, InboxResult.DUPLICATE, launch.id, detail)
     if plan.filed:
         # "filed" (status 6): the bureau-review approval needs the number WeChat gives on asking;
         # the same decision the watcher's poll makes (launch/app/reconcile.py). Asking fails: noted,

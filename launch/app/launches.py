@@ -22,6 +22,14 @@ def start_launch(res: Resources, client_id: str) -> dict:
     client = store.get_client(client_id)
     if client is None:
         raise LaunchRefused(f"client_id: 没有这个客户 / no client {client_id}")
+    if client.registration_path == "platform_fast_registration":
+        from launch.wechat.platform.platform import platform_configured
+
+        if not platform_configured(res.settings):
+            raise LaunchRefused(
+                "registration.path: 平台代注册（platform_fast_registration）须先配置第三方平台（"
+                "WEAPP_LAUNCH_WECHAT_COMPONENT_APPID 与 _SECRET）/ platform_fast_registration needs a configured "
+                "third-party platform (WEAPP_LAUNCH_WECHAT_COMPONENT_APPID and _SECRET)")
     active = [l for l in store.list_launches(status="running") if l.client_id == client_id]
     if active and active[0].flow_run_id:
         raise LaunchRefused(

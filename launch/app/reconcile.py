@@ -10,6 +10,9 @@ for every launch that has waited on WeChat longer than ``WEAPP_LAUNCH_WECHAT_REC
     first-review, sms-verification, GET  /wxa/icp/get_icp_entrance_info       (IcpApi: status,
     bureau-review                                                              sms_verify_status, audit_data)
     bureau-review, once filed (6)   GET  /wxa/icp/get_online_icp_order        (IcpApi: the filing number)
+    platform-registration           POST /wxa/component/fastregisterenterpriseweapp?action=query
+                                                                              (RegistrationApi; the task id
+                                                                               the action kept in the ledger)
 
 and decides the gate exactly as the push would have: the answer goes through the SAME mapping
 (``launch.wechat.mapping.review_plan / face_plan / filing_plan``), decided_by "微信接口查询 /
@@ -54,6 +57,7 @@ from launch.domain.masking import scrub_text
 from launch.domain.vocabulary import DecisionChannel, DecisionStatus
 from launch.wechat.mapping import (
     DECIDED_BY_API,
+    registration_task_plan,
     FILED_NOTE,
     Plan,
     bureau_approved_plan,
@@ -85,11 +89,13 @@ log = logging.getLogger("weapp_launch.reconcile")
 REVIEW_GATES = ("code-review",)
 FACE_GATES = ("face-verification",)
 FILING_GATES = ("first-review", "sms-verification", "bureau-review")
+REGISTRATION_GATES = ("platform-registration",)  # asked before the mini program exists (no appid)
 RECONCILED_GATES = REVIEW_GATES + FACE_GATES + FILING_GATES
 
 # The APIs asked, by the family of gates they answer (a rate limit stops one API, not the others).
 REVIEW, FACE, FILING = "get_latest_auditstatus", "query_icp_verifytask", "get_icp_entrance_info"
 ONLINE_ORDER = "get_online_icp_order"
+REGISTRATION = "fastregisterenterpriseweapp"
 BUREAU_GATE = "bureau-review"
 NO_NUMBER_NOTE = ("微信称已备案，但已备案详情中没有小程序备案号；请在管局审核关卡登记 / WeChat says filed but its filed "
                   "details (get_online_icp_order) hold no mini-program filing number: enter it at the bureau-review gate")
@@ -372,6 +378,21 @@ def _filing(p: _Pass, appid: str, steps: list[StepRecord]) -> None:
         p.decide(step, plan, FILING)
 
 
+def _registration(p: _Pass, steps: list[StepRecord]) -> None:
+    """The platform's registration tasks (no mini program yet): one query per task."""
+    from launch.app.wechat_actions import registration_task
+
+    for step in steps:
+        known = registration_task(p.res, step.launch_id, step.attempt)
+        if known is None:  # the action made no task (no platform then, a refusal): staff decide
+            p.report.still_waiting += 1
+            continue
+        task = p.ask(REGISTRATION, [step], lambda taskid=known[1]: p.platform.registration.query_enterprise(taskid))
+        if task is None:
+            continue
+        p.decide(step, registration_task_plan(task.status, task.appid, decided_by=DECIDED_BY_API), REGISTRATION)
+
+
 def reconcile(res: Resources, platform: Any, now: datetime, *, older_than_seconds: float,
               limit: int = DEFAULT_LIMIT, budget: int = DEFAULT_BUDGET) -> ReconcileReport:
     """One reconciliation pass (see the module docstring). ``platform``: ``res.wechat`` (its
@@ -382,16 +403,23 @@ def reconcile(res: Resources, platform: Any, now: datetime, *, older_than_second
         return report
     started = time.perf_counter()
     try:
-        rows = res.store.waiting_on_wechat(RECONCILED_GATES, now - timedelta(seconds=older_than_seconds), limit)
+        rows = res.store.waiting_on_wechat(RECONCILED_GATES, now - timedelta(seconds=older_than_seconds), limit,
+                                           before_appid=REGISTRATION_GATES)
     except Exception as exc:  # noqa: BLE001 - the store is down: the next pass tries again
         report.errors.append(ReconcileError("-", "-", "store", type(exc).__name__, _message(exc)))
         report.seconds = time.perf_counter() - started
         return report
     report.asked = len(rows)
     groups: dict[str, list[StepRecord]] = defaultdict(list)  # appid -> its steps, longest waiting first
+    registering: list[StepRecord] = []
     for step, appid in rows:
-        groups[appid].append(step)
+        if step.step in REGISTRATION_GATES:
+            registering.append(step)
+        elif appid:
+            groups[appid].append(step)
     p = _Pass(res, platform, report, budget)
+    if registering:
+        _registration(p, registering)
     for appid, steps in groups.items():
         review = [s for s in steps if s.step in REVIEW_GATES]
         face = [s for s in steps if s.step in FACE_GATES]

@@ -32,7 +32,7 @@ def act(res: Resources, launch_id: str, gate_id: str, attempt: int) -> str:
     action = ACTIONS.get(gate.action or "")
     platform = res.wechat
     launch = res.store.get_launch(launch_id)
-    if action is None or platform is None or launch is None or not launch.appid:
+    if action is None or platform is None or launch is None or (not launch.appid and gate.action not in BEFORE_APPID):
         return MANUAL
     if res.store.get_decision(launch_id, gate_id, attempt) is not None:
         return "decided"  # staff or a push were first
@@ -131,5 +131,78 @@ def apply_icp_filing(res: Resources, platform, launch, gate_id: str, attempt: in
     return apply(res, platform, launch, gate_id, attempt)
 
 
+REGISTER_TASK_EFFECT = "fastregister-task:"  # effects ledger: "<prefix><attempt>:<taskid>"
+LINK_VALID_HOURS = 24
+
+
+def registration_task(res: Resources, launch_id: str, attempt: int | None = None) -> tuple[int, str] | None:
+    """(attempt, taskid) of the registration task the action created for ``attempt`` (None:
+    the latest), from the effects ledger; None when none was created."""
+    found = []
+    for e in res.store.effects_for(launch_id):
+        if e.effect_key.startswith(REGISTER_TASK_EFFECT):
+            n, _, taskid = e.effect_key.removeprefix(REGISTER_TASK_EFFECT).partition(":")
+            if n.isdigit() and taskid and (attempt is None or int(n) == attempt):
+                found.append((int(n), taskid))
+    return max(found) if found else None
+
+
+def fast_register_enterprise(res: Resources, platform, launch, gate_id: str, attempt: int) -> str:
+    """平台代注册: create WeChat's fast-registration task for the client's enterprise
+    (fastregisterenterpriseweapp, new version: name, the 18-character credit code, the platform's
+    contact phone — read from the encrypted intake here, never handed to Prefect, never logged)
+    and send the client WeChat's authorisation link (valid 24 h; not personal data). WeChat then
+    answers with notify_third_fasteregister, or the watcher's query action finds the result.
+
+    Once per attempt: the task id goes to the effects ledger right after WeChat's answer; a
+    replay that finds it creates nothing. A crash between WeChat's answer and the ledger write
+    makes the replay's call meet 89249 ("a task for this subject is running"): nothing is
+    created twice, the gate says so and waits for WeChat's push (found by the credit code)."""
+    from launch.wechat.platform.errors import WeChatApiError
+    from launch.wechat.platform.registration import EnterpriseRegistration
+
+    if registration_task(res, launch.id, attempt) is not None:
+        return "task-exists"
+    intake = res.store.client_intake(launch.client_id)
+    subject, registration = intake.get("subject") or {}, intake.get("registration") or {}
+    try:
+        request = EnterpriseRegistration(name=subject.get("name") or "", code=subject.get("credit_code") or "",
+                                         component_phone=registration.get("component_phone") or "")
+    except ValueError as exc:  # pydantic's message would quote the value: name the fields only
+        ours = {"name": "subject.name", "code": "subject.credit_code", "component_phone": "registration.component_phone"}
+        fields = ", ".join(sorted({ours.get(str(e["loc"][0]), str(e["loc"][0]))
+                                   for e in getattr(exc, "errors", lambda: [])()})) or "intake"
+        res.store.annotate_step(launch.id, gate_id, attempt, note=(
+            f"资料不符合代注册要求（字段：{fields}；规则：名称、18 位统一社会信用代码、第三方联系电话必填），请修正后由运营处理 / "
+            f"the intake does not meet fast registration's rules (fields: {fields}; rule: name, an 18-character "
+            "credit code and the platform's contact phone are required): fix it, staff decide the gate"))
+        return "refused:intake"
+    try:
+        task = platform.registration.create_enterprise(request)
+    except WeChatApiError as exc:
+        if exc.errcode != 89249:
+            raise
+        res.store.annotate_step(launch.id, gate_id, attempt, note=(
+            "微信称该主体已有代注册任务在进行（之前的请求已被受理），等待其结果推送 / WeChat says a registration task "
+            "for this subject is running (an earlier call went through): waiting for its result push"))
+        return "task-running"
+    taskid = task.taskid or "-"
+    res.store.note_effect(launch.id, f"{REGISTER_TASK_EFFECT}{attempt}:{taskid}"[:255])
+    link = task.authorize_url or ""
+    res.store.annotate_step(launch.id, gate_id, attempt, note=(
+        f"已向微信发起代注册，授权链接已发给客户（{LINK_VALID_HOURS} 小时内有效）/ registration task created, the "
+        f"authorisation link sent to the client (valid {LINK_VALID_HOURS} h): taskid={taskid} link={link}"))
+    if link:
+        res.store.enqueue_alert(
+            dedupe_key=f"{launch.id}:{gate_id}:{attempt}:authorize-link", rung="authorize-link",
+            title="请法人 24 小时内完成小程序注册授权 / the legal person authorises the registration within 24 h",
+            body=(f"请法人用本人微信打开以下链接（或扫描其二维码）完成授权验证，{LINK_VALID_HOURS} 小时内有效：{link}\n"
+                  f"Ask the legal person to open this link in their own WeChat (or scan its QR code) and confirm "
+                  f"within {LINK_VALID_HOURS} hours: {link}"),
+            launch_id=launch.id, tags=("client", "ops"), created_at=res.now())
+    return "task-created"
+
+
 ACTIONS = {"submit_audit": submit_audit, "release": release, "create_icp_verifytask": create_icp_verifytask,
-           "apply_icp_filing": apply_icp_filing}
+           "apply_icp_filing": apply_icp_filing, "fast_register_enterprise": fast_register_enterprise}
+BEFORE_APPID = {"fast_register_enterprise"}  # actions that make the mini program (no app id yet)

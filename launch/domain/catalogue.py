@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from launch.domain.forms import FormError, FormProblem, GateForm, form_class, validate_form
 
-RegistrationPath = Literal["standalone", "reuse_official_account"]
-REGISTRATION_PATHS: tuple[str, ...] = ("standalone", "reuse_official_account")
+RegistrationPath = Literal["standalone", "reuse_official_account", "platform_fast_registration"]
+REGISTRATION_PATHS: tuple[str, ...] = ("standalone", "reuse_official_account", "platform_fast_registration")
 
 
 class CatalogueError(ValueError):
@@ -102,7 +102,8 @@ class Gate(BaseModel):
     valid_for: Deadline | None = None
     # What the tool does on WeChat when the gate opens, where a third-party platform is
     # configured (launch/app/wechat_actions.py); the gate then waits as always.
-    action: Literal["submit_audit", "release", "create_icp_verifytask", "apply_icp_filing"] | None = None
+    action: Literal["submit_audit", "release", "create_icp_verifytask", "apply_icp_filing",
+                    "fast_register_enterprise"] | None = None
     # A boolean setting that turns this gate on (WEAPP_LAUNCH_<SWITCH>); off drops the gate.
     switch: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
 

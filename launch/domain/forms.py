@@ -133,6 +133,27 @@ class FastRegistrationForm(GateForm):
         )
 
 
+class PlatformRegistrationForm(GateForm):
+    """平台代注册: the platform's fast registration of an enterprise mini program
+    (fastregisterenterpriseweapp, new version). WeChat answers with notify_third_fasteregister
+    (the new app id) or the query action; ``failed`` (the legal person's check failed, the
+    24-hour link expired, WeChat refused) reopens the gate: a new task, a new link."""
+
+    outcome: Literal["registered", "failed"] = Field(
+        title="结果 / Outcome",
+        description="registered 注册成功；failed 失败或授权链接过期（重新发起）/ registered; failed or the link "
+        "expired (a new registration is started)",
+    )
+    appid: str | None = Field(default=None, pattern=APPID.pattern, title="AppID")
+    original_id: str | None = Field(default=None, pattern=ORIGINAL_ID.pattern, title="原始 ID / Original id")
+    reason: str | None = Field(default=None, max_length=500, title="原因 / Reason")
+    passing_outcomes: ClassVar = ("registered",)
+
+    def problems(self) -> list[FormProblem]:
+        return (_required_when(self, "appid", "registered", "AppID", "appid")
+                + _required_when(self, "reason", "failed", "原因", "reason"))
+
+
 def _split_list(value: object) -> object:
     # The CLI sends text: "餐饮|外卖" (also 、 , ，) becomes a list.
     if isinstance(value, str):

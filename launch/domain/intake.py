@@ -410,11 +410,21 @@ class OfficialAccount(_Model):
 class Registration(_Model):
     """注册路径 / how the mini-program account is registered."""
 
-    path: Literal["standalone", "reuse_official_account"] = Field(
+    path: Literal["standalone", "reuse_official_account", "platform_fast_registration"] = Field(
         description=_d(
-            "standalone 独立注册 | reuse_official_account 复用公众号资质快速注册",
-            "standalone registration, or fast registration reusing a verified 公众号",
+            "standalone 独立注册 | reuse_official_account 复用公众号资质快速注册 | platform_fast_registration "
+            "第三方平台代企业快速注册（法人扫码授权；须配置第三方平台）",
+            "standalone registration, fast registration reusing a verified 公众号, or fast registration of an "
+            "enterprise by the third-party platform (the legal person authorises; needs a configured platform)",
         )
+    )
+    component_phone: str | None = Field(
+        default=None,
+        description=_d(
+            "第三方联系电话（代注册时微信必填，服务商的联系电话）；platform_fast_registration 必填",
+            "the platform's contact phone WeChat asks for with a fast registration; required for "
+            "platform_fast_registration",
+        ),
     )
     email: str | None = Field(
         default=None,
@@ -437,6 +447,12 @@ class Registration(_Model):
                 raise ValueError(
                     "独立注册不用 official_account / the standalone path takes no official_account"
                 )
+        elif self.path == "platform_fast_registration":
+            if self.official_account is not None:
+                raise ValueError("平台代注册不用 official_account / platform_fast_registration takes no official_account")
+            if not (self.component_phone and re.fullmatch(r"\+?[\d\s-]{5,20}", self.component_phone.strip())):
+                raise ValueError("registration.component_phone：平台代注册须填第三方联系电话（数字） / "
+                                 "platform_fast_registration needs registration.component_phone (digits)")
         elif self.official_account is None:
             raise ValueError(
                 "复用公众号路径须填 official_account / the reuse path needs registration.official_account"
@@ -498,6 +514,12 @@ class Intake(_Model):
     def _structure(self) -> Intake:
         if self.subject.is_organisation and self.legal_representative is None:
             raise ValueError("组织主体须填 legal_representative / an organisation needs legal_representative")
+        if self.registration.path == "platform_fast_registration" and not (
+                self.subject.is_organisation and len((self.subject.credit_code or "").strip()) == 18):
+            # fastregisterenterpriseweapp (new version) takes an 18-character unified social credit
+            # code only (WeChat's notice 0004829e9105005ce7d480e6561401)
+            raise ValueError("registration.path：平台代注册仅限有 18 位统一社会信用代码的组织主体 / "
+                             "platform_fast_registration needs an organisation with an 18-character credit code")
         if self.authorization_letter is not None and self.authorization_letter.kind != "authorization_letter":
             raise ValueError(
                 "authorization_letter.kind 须为 authorization_letter"

@@ -14,6 +14,7 @@ REGISTRATION = "registration"
 PROFILE_GATE = "mini-program-profile"
 VERIFICATION_GATE = "wechat-verification"
 TRIAL_GATE = "trial-acceptance"
+PLATFORM_GATE = "platform-registration"
 
 
 def register(steps: Steps, info: LaunchInfo) -> None:
@@ -23,6 +24,10 @@ def register(steps: Steps, info: LaunchInfo) -> None:
       registered ("failed") -> authorise again. "registered_unverified" (registered but 认证
       failed) -> the admin is bound, then ONLY the 认证 is done again (wechat-verification).
     * standalone path: email activation -> subject information -> 认证 (not for 个人).
+    * platform path (platform_fast_registration): the tool creates WeChat's registration task
+      and sends the client the legal person's authorisation link; WeChat's answer decides it.
+      A failed or expired registration -> the gate again (attempt n+1: a new task, a new
+      link). Then the 认证: accounts registered this way start unverified.
     * a failed 认证 reopens the 认证 gate alone (attempt n+1), never activation or subject info.
     * both paths end with the mini-program's profile (name, avatar, intro, categories), which
       the filing needs; a decision over WeChat's change limits is refused and asked again.
@@ -51,6 +56,8 @@ def register(steps: Steps, info: LaunchInfo) -> None:
                 break
         until_passed("admin-binding")
         needs_verification = needs_verification and fast.outcome != "succeeded"
+    elif info.registration_path == "platform_fast_registration":
+        until_passed(PLATFORM_GATE)
     else:
         until_passed("email-activation")
         until_passed("subject-info")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -179,12 +179,13 @@ class LaunchRepository(UnitOfWork):
 
     def waiting_on_wechat(
         self, gates: tuple[str, ...] | list[str], started_before: datetime, limit: int = 500, *,
-        session: Session | None = None,
-    ) -> list[tuple[StepRecord, str]]:
+        before_appid: tuple[str, ...] | list[str] = (), session: Session | None = None,
+    ) -> list[tuple[StepRecord, str | None]]:
         """Steps waiting at one of ``gates`` since before ``started_before``, of running launches
         that know their mini-program, with no decision recorded for that attempt yet; each with
         the launch's appid, longest waiting first (the watcher's reconciliation asks WeChat
-        about these: launch/app/reconcile.py)."""
+        about these: launch/app/reconcile.py). Gates in ``before_appid`` (the platform's
+        registration, which makes the mini-program) are taken with no appid known (None)."""
         decided = (
             select(Decision.id)
             .where(Decision.launch_id == Step.launch_id, Decision.gate == Step.step, Decision.attempt == Step.attempt)
@@ -193,9 +194,12 @@ class LaunchRepository(UnitOfWork):
         stmt = (
             select(Step, Launch.appid)
             .join(Launch, Launch.id == Step.launch_id)
-            .where(Step.status == "waiting", Step.step.in_(list(gates)),
+            .where(Step.status == "waiting", Step.step.in_(list(gates) + list(before_appid)),
                    Step.started_at <= _aware(started_before, "started_before"),
-                   Launch.status == "running", Launch.appid.is_not(None), ~decided)
+                   Launch.status == "running",
+                   or_(Launch.appid.is_not(None), Step.step.in_(list(before_appid))) if before_appid
+                   else Launch.appid.is_not(None),
+                   ~decided)
             .order_by(Step.started_at, Step.id)
             .limit(limit)
         )

@@ -497,6 +497,7 @@ class FastRegisterInfo(_Wire):
     component_phone: OptStr = None  # the platform's contact phone
     wxuser: OptStr = None  # personal registration: the user's WeChat id
     idname: OptStr = None  # personal registration: the user's name
+    taskid: OptStr = None  # the registration task (seen in WeChat's pushes, community thread 000ea6b8eacff0172d517778561c00)
 
     def redacted(self) -> FastRegisterInfo:
         return self.model_copy(

@@ -60,6 +60,8 @@ __all__ = [
     "bureau_approved_plan",
     "face_plan",
     "fastregister_answer",
+    "fastregister_plan",
+    "registration_task_plan",
     "filing_plan",
     "missing_for",
     "note_for",
@@ -159,20 +161,7 @@ def plan_for(event) -> Plan:
     if isinstance(event, AuditDelay):
         return replace(review_plan("delayed", reason=event.reason), lookups=_audit_lookups(event))
     if isinstance(event, FastRegisterResult):
-        lookups = (Lookup("credit_code", event.info.code or None), Lookup("appid", event.appid or None))
-        if event.ok and event.appid:
-            return Plan(
-                [_decision("subject-info", "submitted", appid=event.appid,
-                           note="企业快速注册（法人人脸核验）完成 / enterprise fast registration (legal person's face "
-                                "check) done")],
-                lookups=lookups,
-            )
-        msg = _clip(event.msg, 200) or "-"
-        return Plan(
-            note=f"企业快速注册（法人人脸核验）未完成，状态码 {event.status}：{msg} / enterprise fast registration "
-            f"(legal person's face check) not done, status {event.status}: {msg}",
-            lookups=lookups,
-        )
+        return fastregister_plan(event)
     if isinstance(event, IcpVerifyResult):
         return replace(face_plan(event.result, event.task_id), lookups=(Lookup("appid", event.verify_appid or None),))
     if isinstance(event, IcpFilingResult):
@@ -181,6 +170,59 @@ def plan_for(event) -> Plan:
             lookups=(Lookup("appid", event.authorizer_appid or None),),
         )
     return Plan(acted_on=False)
+
+
+PLATFORM_REGISTRATION = "platform-registration"
+PLATFORM_PATH = "platform_fast_registration"
+
+
+def fastregister_plan(event: FastRegisterResult, path: str | None = None) -> Plan:
+    """notify_third_fasteregister for a launch on registration path ``path`` (None: not known
+    yet, as when the push lands). On the platform's path (platform_fast_registration) it decides
+    platform-registration: "registered" with the new app id, or "failed" with WeChat's status and
+    msg (the gate then starts a new task). Otherwise (the standalone path, as before) status 0
+    decides subject-info and anything else is a note for staff."""
+    lookups = (Lookup("credit_code", event.info.code or None), Lookup("appid", event.appid or None))
+    if path == PLATFORM_PATH:
+        plan = registration_task_plan(event.status, event.appid, msg=event.msg, decided_by=DECIDED_BY, pushed=True)
+        return replace(plan, lookups=lookups)
+    if event.ok and event.appid:
+        return Plan(
+            [_decision("subject-info", "submitted", appid=event.appid,
+                       note="企业快速注册（法人人脸核验）完成 / enterprise fast registration (legal person's face "
+                            "check) done")],
+            lookups=lookups,
+        )
+    msg = _clip(event.msg, 200) or "-"
+    return Plan(
+        note=f"企业快速注册（法人人脸核验）未完成，状态码 {event.status}：{msg} / enterprise fast registration "
+        f"(legal person's face check) not done, status {event.status}: {msg}",
+        lookups=lookups,
+    )
+
+
+# The registration task's status as the query action answers it. ASSUMPTION (no doc page for the
+# new version's query was found): 0 = created, waiting for the legal person; a task that has the
+# new app id is done; these end it without one (the stand-in's enum, after fastregisterpersonalweapp:
+# 5 the legal person's check failed, 11 the authorisation link expired unused).
+REGISTRATION_FAILED_STATUSES = (5, 11)
+
+
+def registration_task_plan(status: int | None, appid: str | None, *, msg: str | None = None,
+                           decided_by: str = DECIDED_BY, pushed: bool = False) -> Plan:
+    """platform-registration from WeChat's answer about the registration task (the push's
+    status, or the query action's): the new app id -> registered; a failure -> failed with
+    WeChat's words (a new task follows); still waiting -> nothing. A push's non-zero status is
+    always a failure (``pushed``); a queried status only when it is a known failure."""
+    if appid and status in (None, 0, 12):
+        return Plan([_decision(PLATFORM_REGISTRATION, "registered", decided_by=decided_by, appid=appid,
+                               note="平台代注册完成 / registered by the platform")])
+    if (status not in (None, 0)) if pushed else (status in REGISTRATION_FAILED_STATUSES):
+        text = _clip(msg, 200) or "-"
+        return Plan([_decision(PLATFORM_REGISTRATION, "failed", decided_by=decided_by,
+                               reason=f"代注册未完成，状态 {status}：{text}，将重新发起 / registration not done, status "
+                                      f"{status}: {text}; a new one is started")])
+    return Plan(note="等待法人授权 / waiting for the legal person's authorisation" if status == 0 else None)
 
 
 # --- What WeChat's answer means, whether it came as a push or from asking WeChat's API (the

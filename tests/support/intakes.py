@@ -62,3 +62,14 @@ def fresh_intake(example: str = "client-acme.yaml", seed: int | None = None) -> 
     if data["registration"].get("email"):
         data["registration"]["email"] = f"launch-{uuid.uuid4().hex[:10]}@example.com"
     return Intake.model_validate(data), raw
+
+
+PLATFORM_PHONE = "020-88886666"  # the platform's (agency's) contact phone: a sample value
+
+
+def platform_intake(seed: int | None = None) -> tuple[Intake, dict]:
+    """The example enterprise on the platform's fast-registration path (platform_fast_registration)."""
+    intake, raw = fresh_intake("client-acme.yaml", seed=seed)
+    data = intake.model_dump(mode="json")
+    data["registration"] = {"path": "platform_fast_registration", "component_phone": PLATFORM_PHONE}
+    return Intake.model_validate(data), raw

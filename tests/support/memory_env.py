@@ -24,7 +24,7 @@ from launch.process.memory import InMemoryOrchestrator
 from launch.domain.rules import RuleConfig
 from launch.settings import Settings
 from launch.store import Store
-from tests.support.intakes import fresh_intake
+from tests.support.intakes import fresh_intake, platform_intake
 
 T0 = datetime(2026, 10, 12, 2, 0, tzinfo=timezone.utc)  # a Monday, 10:00 in Beijing
 
@@ -83,8 +83,11 @@ class World:
         self._n = 0
 
     def new_launch(self, *, path: str = "standalone", subject_type: str = "enterprise") -> str:
-        example = {"standalone": "client-acme.yaml", "reuse_official_account": "client-reuse.yaml"}[path]
-        intake, _ = fresh_intake(example, seed=self._n)
+        if path == "platform_fast_registration":
+            intake, _ = platform_intake(seed=self._n)
+        else:
+            example = {"standalone": "client-acme.yaml", "reuse_official_account": "client-reuse.yaml"}[path]
+            intake, _ = fresh_intake(example, seed=self._n)
         self._n += 1
         client_id, _ = add_client(self.res, intake, self.clock.now().date())
         launch_id = start_launch(self.res, client_id)["launch_id"]

@@ -184,7 +184,7 @@ def test_fast_register_failure_and_observed_variants():
 <legal_persona_wechat><![CDATA[]]></legal_persona_wechat><taskid><![CDATA[f0b0349da13e098c]]></taskid></info></xml>"""
     e = parse_event(body)
     assert isinstance(e, FastRegisterResult) and not e.ok and e.appid is None and e.status == 89251
-    assert e.info.code_type == 0 and e.info.name == "" and e.info.extra == {"taskid": "f0b0349da13e098c"}
+    assert e.info.code_type == 0 and e.info.name == "" and e.info.extra == {} and e.info.taskid == "f0b0349da13e098c"
     # personal registration: wxuser / idname
     body = b"""<xml><InfoType>notify_third_fasteregister</InfoType><CreateTime>1</CreateTime><status>0</status>
 <appid>wx1</appid><info><wxuser><![CDATA[someone_wx]]></wxuser><idname><![CDATA[Li Si]]></idname></info></xml>"""

@@ -16,6 +16,17 @@
    ``query_enterprise``). The result also arrives as the push ``notify_third_fasteregister``.
    The old ``fastregisterweapp`` create/search are kept (``legacy_*``) for use until the cut-off.
 
+   After the legal person authorises (WeChat's doc of the registration call, "注册审核事件推送",
+   developers.weixin.qq.com/doc/oplatform/openApi/register-management/fast-registration-ent/
+   api_registerminiprogram.html): WeChat pushes ``notify_third_fasteregister`` to the
+   authorisation-event URL with {appid (the new mini program), status (0 = OK), auth_code
+   (第三方授权码), msg, info {name, code, …; taskid as seen in a community thread of 2024-04-07,
+   developers.weixin.qq.com/community/develop/doc/000ea6b8eacff0172d517778561c00}}. The new mini
+   program is authorised to the platform: auth_code is a "queryauthcode@@@…" exchanged with
+   api_query_auth (launch/app/inbox.py). It is NOT 认证'd: "自2023年12月25日起，通过本接口新注册的
+   账号，默认为未认证状态" (same page; 认证 through the 代认证 API or the console), so the launch's
+   wechat-verification gate follows on this path too.
+
 2. Reusing a verified 公众号's qualifications (复用公众号主体快速注册; permission set 27):
    the 公众号's admin opens ``fastregisterauth_link`` → WeChat redirects with ``ticket`` →
    POST /cgi-bin/account/fastregister?access_token=<the 公众号's authorizer token> {ticket} →
@@ -74,6 +85,7 @@ class EnterpriseTask(BaseModel):
     taskid: str | None = None
     authorize_url: str | None = None  # valid 24 h: show it to the client as a QR code
     status: int | None = None
+    appid: str | None = None  # ASSUMPTION: the query action names the new mini program once registered
 
 
 class LegacyEnterpriseRegistration(WeChatBody):
