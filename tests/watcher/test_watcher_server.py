@@ -43,7 +43,9 @@ def _lost_resume_and_lost_wake_up(res, launch_id: str, run_id: str) -> None:
     report = watch_once(res, grace_seconds=0, deliver=False)
     ours = [r for r in report.repaired if r.launch_id == launch_id]
     assert [r.kind for r in ours if r.kind == "resume"] == ["resume"], report.to_json()
-    wait_for(lambda: waiting_at(launch_id, "subject-info"), 120, "the launch to reach subject-info")
+    # subject-info was decided ahead: its step opens and closes at once, so ask that it exists
+    # (polling for "waiting" can miss that window and wait for nothing)
+    wait_for(lambda: store.get_step(launch_id, "subject-info", 1), 180, "the launch to reach subject-info")
     assert store.get_step(launch_id, "email-activation", 1).status == "done"
     assert store.get_decision(launch_id, "email-activation", 1).consumed_at is not None
     # the pass also enqueued the open gate's notice (no channels here: it stays pending)
