@@ -137,7 +137,8 @@ class Settings(BaseSettings):
         ge=0,
         description="With a third-party platform: the watcher asks WeChat (get_latest_auditstatus, "
         "get_icp_entrance_info, query_icp_verifytask) about every gate WeChat answers that has waited longer "
-        "than this, and decides it as the lost push would have (channel wechat-api); 0 turns it off.",
+        "than this, and decides it as the lost push would have (channel wechat-api); and acts again, as often as "
+        "this, where WeChat could not take a gate's action (busy, rate-limited, unreachable); 0 turns both off.",
     )
     max_body_bytes: int = Field(default=64 * 1024, description="Largest callback body accepted.")
     timestamp_window_seconds: int = Field(

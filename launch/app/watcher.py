@@ -171,7 +171,7 @@ class ChannelEvent:
 
 @dataclass(frozen=True)
 class Repair:
-    kind: str  # inbox | resume | wake | revive | reconcile | nonces
+    kind: str  # inbox | resume | wake | revive | reconcile | action | nonces
     launch_id: str | None
     detail: str
 
@@ -749,6 +749,28 @@ def _revive_dead(res: Resources, limit: int, report: PassReport) -> None:
         report.errors.append(_err("revive", exc))
 
 
+def _retry_actions(res: Resources, now: datetime, limit: int, report: PassReport) -> None:
+    """Act again where WeChat could not take a gate's action (busy, rate-limited, unreachable):
+    launch.app.wechat_actions.retry_deferred, at most once per ``wechat_reconcile_seconds``
+    (0 turns it off, as it turns off asking WeChat)."""
+    seconds = res.settings.wechat_reconcile_seconds
+    if seconds <= 0:
+        return
+    try:
+        from launch.app.wechat_actions import retry_deferred
+
+        retried = retry_deferred(res, now, older_than_seconds=seconds, limit=limit)
+    except Exception as exc:  # noqa: BLE001 - the store or the platform is down: next pass
+        report.errors.append(_err("retry actions", exc))
+        return
+    for launch_id, gate, attempt, what in retried:
+        report.repaired.append(Repair(
+            "action", launch_id,
+            f"微信此前未能处理，已重试 {gate} 第 {attempt} 次的操作：{what} / WeChat could not take it before: "
+            f"retried the action of {gate} attempt {attempt}: {what}",
+        ))
+
+
 def _reconcile(res: Resources, now: datetime, limit: int, report: PassReport) -> None:
     """Ask WeChat about gates whose push never came (launch.app.reconcile); nothing without a
     platform or with ``wechat_reconcile_seconds`` 0."""
@@ -814,6 +836,7 @@ def repair(res: Resources, now: datetime | None = None, limit: int = DEFAULT_LIM
     resume_lost(res, now, limit, grace_seconds, report)
     _wake_joins(res, limit, report)
     _reconcile(res, now, limit, report)
+    _retry_actions(res, now, limit, report)
 
     try:
         from launch.app.inbox import nonce_lifetime

@@ -36,16 +36,72 @@ def act(res: Resources, launch_id: str, gate_id: str, attempt: int) -> str:
         return MANUAL
     if res.store.get_decision(launch_id, gate_id, attempt) is not None:
         return "decided"  # staff or a push were first
-    from launch.wechat.platform.errors import WeChatApiError
+    from launch.wechat.platform.errors import WeChatApiError, WeChatTransportError
 
     try:
         return action(res, platform, launch, gate_id, attempt)
-    except WeChatApiError as exc:
+    except (WeChatTransportError, WeChatApiError) as exc:
+        if isinstance(exc, WeChatTransportError) or exc.retryable:
+            return _defer(res, launch_id, gate_id, attempt, gate.action, exc)
         # WeChat refused: say why on the gate; staff decide it (or retry in the console).
         res.store.annotate_step(launch_id, gate_id, attempt,
                                 note=f"{exc.zh}（错误码 {exc.errcode}） / {exc.en} (errcode {exc.errcode})")
         log.warning("WeChat refused %s for %s attempt %d: errcode %s", gate.action, gate_id, attempt, exc.errcode)
         return f"refused:{exc.errcode}"
+
+
+DEFERRED_EFFECT = "action-deferred:"  # effects ledger "<prefix><gate>:<attempt>": tries WeChat could not take
+RETRY_CLAIM = "action-retry:"  # "<prefix><gate>:<attempt>:<n>": the one watcher that retries try n
+
+
+def _defer(res: Resources, launch_id: str, gate_id: str, attempt: int, action: str, exc: BaseException) -> str:
+    """WeChat busy, rate-limited past the client's retries, or unreachable: not a refusal. The
+    gate says so and waits; the watcher runs the action again (``retry_deferred``)."""
+    tries = res.store.note_effect(launch_id, f"{DEFERRED_EFFECT}{gate_id}:{attempt}", at=res.now())
+    zh, en = getattr(exc, "zh", "微信暂时无法处理"), getattr(exc, "en", "WeChat could not take the call")
+    code = getattr(exc, "errcode", None)
+    res.store.annotate_step(launch_id, gate_id, attempt, note=(
+        f"微信暂时无法处理（{zh}{f'，错误码 {code}' if code is not None else ''}），第 {tries} 次；巡检将自动重试，"
+        f"无需人工操作 / WeChat could not take it now ({en}{f', errcode {code}' if code is not None else ''}), "
+        f"try {tries}; the watcher tries again by itself"))
+    log.warning("WeChat could not take %s for %s attempt %d (try %d): %s", action, gate_id, attempt, tries,
+                type(exc).__name__)
+    return f"deferred:{tries}"
+
+
+def retry_deferred(res: Resources, now, *, older_than_seconds: float, limit: int = 100) -> list[tuple[str, str, int, str]]:
+    """The watcher's repair for actions WeChat could not take (``_defer``): each gate that still
+    waits undecided, whose last try is older than ``older_than_seconds``, is acted on again —
+    once per failed try, by the one watcher whose claim in the effects ledger comes first. Each
+    action asks WeChat what it already has before acting (see the actions), so a try whose
+    answer was lost is not repeated. A decision the action records is resumed at once.
+    Returns (launch, gate, attempt, what happened) per retry."""
+    from datetime import timedelta
+
+    if res.wechat is None:
+        return []
+    gates = [g.id for g in res.catalogue.gates.values() if g.action in ACTIONS]
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    done: list[tuple[str, str, int, str]] = []
+    for step, _appid in res.store.waiting_on_wechat(gates, now, limit, before_appid=_gates_before_appid(res)):
+        key = f"{DEFERRED_EFFECT}{step.step}:{step.attempt}"
+        deferred = next((e for e in res.store.effects_for(step.launch_id) if e.effect_key == key), None)
+        if deferred is None or deferred.ran_at > cutoff:
+            continue  # never deferred (acted, refused or manual), or tried a moment ago
+        if res.store.note_effect(step.launch_id, f"{RETRY_CLAIM}{step.step}:{step.attempt}:{deferred.count}",
+                                 at=now) > 1:
+            continue  # another watcher took this try
+        what = act(res, step.launch_id, step.step, step.attempt)
+        if res.store.get_decision(step.launch_id, step.step, step.attempt) is not None:
+            from launch.app.decisions import resume_recorded
+
+            resume_recorded(res, launch_id=step.launch_id, gate_id=step.step)
+        done.append((step.launch_id, step.step, step.attempt, what))
+    return done
+
+
+def _gates_before_appid(res: Resources) -> tuple[str, ...]:
+    return tuple(g.id for g in res.catalogue.gates.values() if g.action in BEFORE_APPID)
 
 
 def _record(res: Resources, launch, gate_id: str, attempt: int, data: dict) -> None:
