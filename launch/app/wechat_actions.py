@@ -126,7 +126,9 @@ def submit_audit(res: Resources, platform, launch, gate_id: str, attempt: int) -
 
     try:
         latest = platform.code.get_latest_auditstatus(launch.appid)
-    except WeChatApiError:
+    except WeChatApiError as exc:
+        if exc.retryable:
+            raise  # busy: not knowing is not "no review yet" (act defers it)
         latest = None  # no review yet for this mini-program
     version = _version(res, launch.id) or "1.0.0"
     if latest is not None and latest.state in (AuditState.IN_REVIEW, AuditState.DELAYED) and attempt_is_open(

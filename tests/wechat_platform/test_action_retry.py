@@ -93,3 +93,13 @@ def test_a_refusal_is_not_retried(tmp_path, world, standin):
     world.clock.advance(seconds=INTERVAL + 1)
     assert retry_deferred(world.res, world.res.now(), older_than_seconds=INTERVAL) == []
     assert standin.calls(SUBMIT, APPID) == 1
+
+
+def test_busy_when_asking_for_the_latest_review_does_not_submit_blind(tmp_path, world, standin):
+    """Not knowing whether a review runs is not "no review": submitting then could meet 85009."""
+    world.res.wechat.client.sleep = lambda seconds: None
+    standin.control("fail", path="/wxa/get_latest_auditstatus", errcode=-1, count=4)
+    launch_id = world.new_launch()
+    until_waiting(world, launch_id, "review-submission-1")
+    assert standin.calls(SUBMIT, APPID) == 0
+    assert "the watcher tries again" in world.res.store.get_step(launch_id, "review-submission", 1).note
