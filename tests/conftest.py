@@ -28,8 +28,9 @@ def pytest_collection_modifyitems(config, items):
     """Two groups, each on one pytest worker, its tests one after another: the scale test
     and the fault suite (stacks of their own, PostgreSQL), and every other test that starts a
     Prefect server (the session stack, `up`). They run beside each other (xdist hands out the
-    largest group first, the other next: one to each worker); the tests without a server
-    follow on whichever worker is free first.
+    largest group first, the other next: one to each worker); the tests without a server run
+    on the third worker (`./dev test` starts three) and on whichever worker is free first. The
+    server groups mostly wait, so on two cores a third worker uses CPU that would sit idle.
 
     At most two Prefect servers on SQLite at once (one per group, each its own database file):
     a saturated one fails its writes ("database is locked"), so the stacks of a group never
