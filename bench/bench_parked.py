@@ -37,28 +37,17 @@ sys.path.insert(0, str(ROOT))
 
 from devtools.stack import Stack  # noqa: E402
 from tests.support.processes import flow_run_processes, rss_bytes  # noqa: E402
+from tests.support.postgres import pg_admin, pg_url  # noqa: E402
 
-PG_URL = os.environ.get("WEAPP_LAUNCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 GATE = "email-activation"
 
 
-def _pg(database: str | None, driver: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    url = make_url(PG_URL).set(drivername=driver)
-    if database is not None:
-        url = url.set(database=database)
-    return url.render_as_string(hide_password=False)
 
 
-def _admin():
-    import psycopg
-
-    return psycopg.connect(_pg(None, "postgresql"), autocommit=True, connect_timeout=5)
 
 
 def db_size(database: str) -> int:
-    with _admin() as conn:
+    with pg_admin() as conn:
         return conn.execute("SELECT pg_database_size(%s)", (database,)).fetchone()[0]
 
 
@@ -177,15 +166,15 @@ def main() -> None:
 
     suffix = uuid.uuid4().hex[:8]
     prefect_db, store_db = f"bench_prefect_{suffix}", f"bench_store_{suffix}"
-    with _admin() as conn:
+    with pg_admin() as conn:
         for db in (prefect_db, store_db):
             conn.execute(f'CREATE DATABASE "{db}"')
     stack = None
     try:
         with tempfile.TemporaryDirectory(prefix="bench-parked-") as tmp:
-            stack = Stack(Path(tmp), store_url=_pg(store_db, "postgresql+psycopg"))
+            stack = Stack(Path(tmp), store_url=pg_url(store_db, "postgresql+psycopg"))
             stack.env.update({
-                "PREFECT_API_DATABASE_CONNECTION_URL": _pg(prefect_db, "postgresql+asyncpg"),
+                "PREFECT_API_DATABASE_CONNECTION_URL": pg_url(prefect_db, "postgresql+asyncpg"),
                 "PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE": "10",
                 "PREFECT_SERVER_DATABASE_SQLALCHEMY_MAX_OVERFLOW": "20",
                 "WEAPP_LAUNCH_WATCH_INTERVAL_SECONDS": "0",  # only the passes measured here
@@ -211,7 +200,7 @@ def main() -> None:
         from tests.support.stack import close_resources
 
         close_resources()
-        with _admin() as conn:
+        with pg_admin() as conn:
             for db in (prefect_db, store_db):
                 conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 

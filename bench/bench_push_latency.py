@@ -54,7 +54,6 @@ is close to max.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import signal
 import subprocess
@@ -71,13 +70,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from devtools.stack import Stack, stop_group  # noqa: E402
+from tests.support.postgres import pg_admin, pg_url  # noqa: E402
 
 GATE = "face-verification"
 PUSH_KIND = "notify_icpfiling_verify_result"
 AHEAD = ("email-activation", "subject-info", "wechat-verification", "mini-program-profile",
          "filing-materials", "filing-submission")  # client-acme's registration + the filing's staff gates
 BARE_DEPLOYMENT = "bare/bench"
-PG_URL = os.environ.get("WEAPP_LAUNCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @dataclass
@@ -116,19 +115,8 @@ def _signals_interrupt():
         signal.signal(sig, interrupt)
 
 
-def _pg(database: str | None, driver: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    url = make_url(PG_URL).set(drivername=driver)
-    if database is not None:
-        url = url.set(database=database)
-    return url.render_as_string(hide_password=False)
 
 
-def _pg_admin():
-    import psycopg
-
-    return psycopg.connect(_pg(None, "postgresql"), autocommit=True, connect_timeout=5)
 
 
 def wait_until(what: str, fn, timeout: float, interval: float = 0.2):
@@ -413,13 +401,13 @@ def main() -> None:
         if args.postgres:
             suffix = uuid.uuid4().hex[:8]
             pg_dbs = [f"bench_prefect_{suffix}", f"bench_store_{suffix}"]
-            with _pg_admin() as conn:
+            with pg_admin() as conn:
                 for db in pg_dbs:
                     conn.execute(f'CREATE DATABASE "{db}"')
-            store_url = _pg(pg_dbs[1], "postgresql+psycopg")
+            store_url = pg_url(pg_dbs[1], "postgresql+psycopg")
         stack = Stack(base, store_url=store_url)
         if args.postgres:
-            stack.env["PREFECT_API_DATABASE_CONNECTION_URL"] = _pg(pg_dbs[0], "postgresql+asyncpg")
+            stack.env["PREFECT_API_DATABASE_CONNECTION_URL"] = pg_url(pg_dbs[0], "postgresql+asyncpg")
         wechat = stack.enable_wechat()
         standin, platform_env = start_standin(wechat)
         stack.env.update(platform_env)
@@ -500,7 +488,7 @@ def main() -> None:
 
         close_resources()
         if pg_dbs:
-            with _pg_admin() as conn:
+            with pg_admin() as conn:
                 for db in pg_dbs:
                     conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         if args.keep:

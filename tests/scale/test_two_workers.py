@@ -43,12 +43,12 @@ from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
 from devtools.stack import ROOT, free_port, wait_http
+from tests.support.postgres import PG_URL, pg_admin, pg_url
 from tests.support.stack import close_resources, refresh_in_process_settings, stack_resources
 from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres, pytest.mark.scale, pytest.mark.timeout(1800)]
 
-PG_URL = os.environ.get("WEAPP_LAUNCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 LAUNCHES = int(os.environ.get("WEAPP_LAUNCH_SCALE_LAUNCHES", "4"))
 RUN_TIMEOUT = float(os.environ.get("WEAPP_LAUNCH_SCALE_TIMEOUT", "1200"))
 WORKER_LIMIT = int(os.environ.get("WEAPP_LAUNCH_SCALE_WORKER_LIMIT", "3"))  # flow-run processes per worker; 0: none
@@ -117,22 +117,13 @@ DEPTH = DEPTHS[os.environ.get("WEAPP_LAUNCH_SCALE_DEPTH", "design")]
 # ---------------------------------------------------------------- PostgreSQL
 
 
-def _pg(database: str | None = None, driver: str = "postgresql") -> str:
-    url = make_url(PG_URL).set(drivername=driver)
-    if database is not None:
-        url = url.set(database=database)
-    return url.render_as_string(hide_password=False)
 
 
-def _admin():
-    import psycopg
-
-    return psycopg.connect(_pg(), autocommit=True, connect_timeout=5)
 
 
 def _pg_unreachable() -> str | None:
     try:
-        with _admin() as conn:
+        with pg_admin() as conn:
             conn.execute("SELECT 1")
     except Exception as err:  # noqa: BLE001 - any failure means "not reachable"
         return f"PostgreSQL not reachable at {make_url(PG_URL).render_as_string(hide_password=True)}: {err}"
@@ -299,7 +290,7 @@ def scale_stack(tmp_path):
     t0 = time.perf_counter()
     suffix = uuid.uuid4().hex[:10]
     prefect_db, store_db = f"wl_prefect_{suffix}", f"wl_store_{suffix}"
-    with _admin() as conn:
+    with pg_admin() as conn:
         for db in (prefect_db, store_db):
             conn.execute(f'CREATE DATABASE "{db}"')
     port = free_port()
@@ -309,7 +300,7 @@ def scale_stack(tmp_path):
         "PREFECT_HOME": str(tmp_path / "prefect-home"),
         "PREFECT_API_URL": api_url,
         "PREFECT_UI_URL": f"http://127.0.0.1:{port}",
-        "PREFECT_API_DATABASE_CONNECTION_URL": _pg(prefect_db, "postgresql+asyncpg"),
+        "PREFECT_API_DATABASE_CONNECTION_URL": pg_url(prefect_db, "postgresql+asyncpg"),
         # The default pool (5 + 10, 30 s wait) ran dry on a saturated machine: the server
         # answered 500 and flow runs crashed. See docs/scale-out.md, "Database connections".
         "PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE": "10",
@@ -319,7 +310,7 @@ def scale_stack(tmp_path):
         "PREFECT_LOGGING_LEVEL": "INFO",
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
         "PREFECT_LOCAL_STORAGE_PATH": str(tmp_path / "shared-results"),
-        "WEAPP_LAUNCH_DATABASE_URL": _pg(store_db, "postgresql+psycopg"),
+        "WEAPP_LAUNCH_DATABASE_URL": pg_url(store_db, "postgresql+psycopg"),
         "WEAPP_LAUNCH_HOME": str(tmp_path / "weapp"),
         "WEAPP_LAUNCH_ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "WEAPP_LAUNCH_PREFECT_UI_URL": f"http://127.0.0.1:{port}",
@@ -370,7 +361,7 @@ def scale_stack(tmp_path):
         if os.environ.get("WEAPP_LAUNCH_KEEP_STACK"):
             print(f"scale stack kept: {tmp_path}; databases {s.databases}")
         else:
-            with _admin() as conn:
+            with pg_admin() as conn:
                 for db in s.databases:
                     conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
@@ -542,7 +533,7 @@ def test_launches_across_two_workers(scale_stack):
             last_check = now
             progress.append((round(time.perf_counter() - t_run), len(arrived)))
             print(f"  {progress[-1][0]:4d}s  {DEPTH.name} {progress[-1][1]}/{len(launch_ids)}", flush=True)
-            with _admin() as conn:
+            with pg_admin() as conn:
                 for db, n in conn.execute(
                     "SELECT datname, count(*) FROM pg_stat_activity WHERE datname = ANY(%s) GROUP BY datname",
                     (stack.databases,),
