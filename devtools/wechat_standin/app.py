@@ -262,6 +262,9 @@ def create_app(standin: Standin) -> FastAPI:
             return world.release(appid)
         return await call(request, AUTHORIZER, fn)
 
+    authorizer_post("/cgi-bin/account/getaccountbasicinfo", world.account_basic_info)
+    authorizer_get("/cgi-bin/account/getaccountbasicinfo", world.account_basic_info)
+
     # ------------------------------------------------------------------ ICP filing
 
     authorizer_get("/wxa/icp/get_icp_entrance_info", world.icp_entrance_info)
@@ -429,6 +432,14 @@ def create_app(standin: Standin) -> FastAPI:
     async def sms(request: Request):
         b = await body_of(request)
         world.set_sms(b["appid"], int(b["status"]))
+        return {"ok": True}
+
+    @app.post("/_standin/verify")
+    @control
+    async def verify(request: Request):
+        """WeChat's 认证 reviewer: {appid, result?: pass | fail}"""
+        b = await body_of(request)
+        world.set_verified(b["appid"], b.get("result", "pass") == "pass")
         return {"ok": True}
 
     @app.post("/_standin/legal_person")

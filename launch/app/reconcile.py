@@ -10,6 +10,9 @@ for every launch that has waited on WeChat longer than ``WEAPP_LAUNCH_WECHAT_REC
     first-review, sms-verification, GET  /wxa/icp/get_icp_entrance_info       (IcpApi: status,
     bureau-review                                                              sms_verify_status, audit_data)
     bureau-review, once filed (6)   GET  /wxa/icp/get_online_icp_order        (IcpApi: the filing number)
+    wechat-verification (认证)       POST /cgi-bin/account/getaccountbasicinfo   (AccountApi: passed once
+                                                                              wx_verify_info.qualification_verify;
+                                                                              authorised mini programs only)
     platform-registration           POST /wxa/component/fastregisterenterpriseweapp?action=query
                                                                               (RegistrationApi; the task id
                                                                                the action kept in the ledger)
@@ -58,6 +61,7 @@ from launch.domain.vocabulary import DecisionChannel, DecisionStatus
 from launch.wechat.mapping import (
     DECIDED_BY_API,
     registration_task_plan,
+    verification_plan,
     FILED_NOTE,
     Plan,
     bureau_approved_plan,
@@ -90,12 +94,14 @@ REVIEW_GATES = ("code-review",)
 FACE_GATES = ("face-verification",)
 FILING_GATES = ("first-review", "sms-verification", "bureau-review")
 REGISTRATION_GATES = ("platform-registration",)  # asked before the mini program exists (no appid)
-RECONCILED_GATES = REVIEW_GATES + FACE_GATES + FILING_GATES
+VERIFY_GATES = ("wechat-verification",)
+RECONCILED_GATES = REVIEW_GATES + FACE_GATES + FILING_GATES + VERIFY_GATES
 
 # The APIs asked, by the family of gates they answer (a rate limit stops one API, not the others).
 REVIEW, FACE, FILING = "get_latest_auditstatus", "query_icp_verifytask", "get_icp_entrance_info"
 ONLINE_ORDER = "get_online_icp_order"
 REGISTRATION = "fastregisterenterpriseweapp"
+ACCOUNT = "getaccountbasicinfo"
 BUREAU_GATE = "bureau-review"
 NO_NUMBER_NOTE = ("微信称已备案，但已备案详情中没有小程序备案号；请在管局审核关卡登记 / WeChat says filed but its filed "
                   "details (get_online_icp_order) hold no mini-program filing number: enter it at the bureau-review gate")
@@ -197,6 +203,13 @@ class _Pass:
 
     def __init__(self, res: Resources, platform: Any, report: ReconcileReport, budget: int) -> None:
         self.res, self.platform, self.report, self.budget = res, platform, report, max(0, budget)
+        self._authorised: set[str] | None = None
+
+    def authorised(self) -> set[str]:
+        """The app ids authorised to the platform (read once per pass)."""
+        if self._authorised is None:
+            self._authorised = set(self.res.store.authorizer_appids())
+        return self._authorised
 
     def ask(self, api: str, steps: list[StepRecord], call) -> Any:
         """One API call for ``steps`` (all of one mini-program); None when not asked or failed
@@ -378,6 +391,21 @@ def _filing(p: _Pass, appid: str, steps: list[StepRecord]) -> None:
         p.decide(step, plan, FILING)
 
 
+def _verification(p: _Pass, appid: str, steps: list[StepRecord]) -> None:
+    """认证: asked only of a mini program authorised to the platform (a manual-path launch whose
+    admin never authorised it would only answer an error every pass); passed once WeChat says so."""
+    account = getattr(p.platform, "account", None)
+    if account is None or appid not in p.authorised():
+        p.report.still_waiting += len(steps)
+        return
+    info = p.ask(ACCOUNT, steps, lambda: account.get_account_basic_info(appid))
+    if info is None:
+        return
+    plan = verification_plan(info.verified, decided_by=DECIDED_BY_API)
+    for step in steps:
+        p.decide(step, plan, ACCOUNT)
+
+
 def _registration(p: _Pass, steps: list[StepRecord]) -> None:
     """The platform's registration tasks (no mini program yet): one query per task."""
     from launch.app.wechat_actions import registration_task
@@ -424,6 +452,9 @@ def reconcile(res: Resources, platform: Any, now: datetime, *, older_than_second
         review = [s for s in steps if s.step in REVIEW_GATES]
         face = [s for s in steps if s.step in FACE_GATES]
         filing = [s for s in steps if s.step in FILING_GATES]
+        verify = [s for s in steps if s.step in VERIFY_GATES]
+        if verify:
+            _verification(p, appid, verify)
         if review:
             _review(p, appid, review)
         if face:

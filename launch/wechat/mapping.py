@@ -59,6 +59,7 @@ __all__ = [
     "decisions_for",
     "bureau_approved_plan",
     "face_plan",
+    "verification_plan",
     "fastregister_answer",
     "fastregister_plan",
     "registration_task_plan",
@@ -257,6 +258,16 @@ def face_plan(result: int, task_id: str | None, *, decided_by: str = DECIDED_BY)
         return Plan([_decision("face-verification", "failed", decided_by=decided_by, reason=FACE_FAILED_REASON,
                                task_id=task)])
     return Plan(note=f"人脸核身结果 {result}（未知）/ face verification result {result} (unknown)")
+
+
+def verification_plan(verified: bool, *, decided_by: str = DECIDED_BY_API) -> Plan:
+    """wechat-verification (认证) from getaccountbasicinfo's wx_verify_info.qualification_verify:
+    true -> passed; false decides nothing (WeChat tells "not verified" and "still in review" or
+    "refused" apart nowhere in that answer: a refusal stays for staff to enter, with its reason)."""
+    if verified:
+        return Plan([_decision("wechat-verification", "passed", decided_by=decided_by,
+                               note="微信认证已完成（资质认证） / 认证 done (qualification_verify)")])
+    return Plan()
 
 
 def filing_plan(status: int, sms_verify_status: int | None, *, reason: str | None = None,

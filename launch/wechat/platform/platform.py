@@ -13,6 +13,7 @@ from typing import Callable
 import httpx
 
 from launch.settings import Settings
+from launch.wechat.platform.account import AccountApi
 from launch.wechat.platform.auth import AuthApi
 from launch.wechat.platform.client import PlatformClient
 from launch.wechat.platform.code import CodeApi
@@ -29,6 +30,7 @@ class WeChatPlatform:
     registration: RegistrationApi
     client: PlatformClient
     http: httpx.Client
+    account: AccountApi | None = None  # getaccountbasicinfo: the 认证 state
 
     def close(self) -> None:
         self.http.close()
@@ -49,4 +51,4 @@ def build_platform(settings: Settings, store, *, now: Callable[[], datetime] = l
     client = tokens.client
     return WeChatPlatform(code=CodeApi(client), icp=IcpApi(client), auth=AuthApi(tokens, client),
                           registration=RegistrationApi(client, settings.wechat_component_appid), client=client,
-                          http=http)
+                          http=http, account=AccountApi(client))
