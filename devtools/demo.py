@@ -5,15 +5,18 @@ serves every deployment, starts the receiver, registers the example client and s
 launch.
 
 By default WeChat is the local stand-in (devtools.wechat_standin, real HTTP beside the
-stack) and the tool operates it as a third-party platform: once registration tells the app
-id the client's admin authorises the platform; the tool creates the face-check task,
-submits for review (with feedback on the resubmission) and releases by itself; WeChat's
-results arrive as the stand-in's signed pushes; one push (the first code-review result) is
-dropped on purpose and the watcher's poll of WeChat's API recovers it. The simulator
-answers only what people do (client, staff, designers, developers); the admin's face check,
-the principal's 12381 SMS and WeChat's and the bureau's reviewers act on the stand-in. At
-the end a table says who decided every step: the tool itself, WeChat's push, the tool
-asking WeChat, or a person.
+stack) and the tool operates it as a third-party platform: the example client registers on
+the platform's path (platform_fast_registration): the tool creates WeChat's registration
+task, the legal person opens the link, WeChat pushes the new app id with an auth code that
+authorises the platform; the 认证 is asked of WeChat (getaccountbasicinfo); the tool creates
+the face-check task, files, submits for review (with feedback on the resubmission) and
+releases by itself; the bureau's approval comes with the filing number the tool asks of WeChat
+(get_online_icp_order); WeChat's results arrive as the stand-in's signed pushes; one push (the
+first code-review result) is dropped on purpose and the watcher's poll of WeChat's API
+recovers it. The simulator answers only what people do (client, staff, designers,
+developers); the legal person's authorisation, the admin's face check, the principal's 12381
+SMS and WeChat's and the bureau's reviewers act on the stand-in. At the end a table says who
+decided every step: the tool itself, WeChat's push, the tool asking WeChat, or a person.
 
 `--manual` (`run_demo(manual=True)`): no platform, every gate manual as for an agency
 working in the console by hand; the simulator plays staff, client, WeChat (pushes it makes
@@ -87,6 +90,8 @@ def _login_hint(stack: Stack) -> str:
 RECONCILE_SECONDS = 15
 # Second-level service content types the stand-in's look-up lists (devtools/wechat_standin/lookups.py).
 STANDIN_SERVICE_TYPES = ["点餐", "会员服务"]
+# The platform's contact phone the registration call needs (a sample value; an agency's own in use).
+DEMO_PLATFORM_PHONE = "020-88886666"
 
 
 def _start_standin(wechat: dict[str, str]):
@@ -104,6 +109,7 @@ def _start_standin(wechat: dict[str, str]):
         receiver_url=wechat["WEAPP_LAUNCH_PUBLIC_URL"],
         ticket_every=None,  # one ticket once the receiver is up (WeChat: every 10 minutes, valid 12 h)
         review_seconds=3.0, filing_seconds=2.0, face_seconds=1.0, push_retry_delay=1.0,
+        register_seconds=10 ** 7,  # a registration waits for the legal person (OnWeChat plays them)
     )
     running = start_in_thread(config)
     env = {"WEAPP_LAUNCH_WECHAT_COMPONENT_SECRET": secret, "WEAPP_LAUNCH_WECHAT_API_BASE": running.url,
@@ -193,7 +199,12 @@ def _play(console: Console, stack: Stack, timeout: float, keep_running: bool, re
         # The tool files with WeChat's own service content types (its look-up, matched by name);
         # the stand-in's look-up lists only a few, so the example client picks two of those.
         mp = intake.mini_program.model_copy(update={"service_types": STANDIN_SERVICE_TYPES})
-        intake = intake.model_copy(update={"mini_program": mp})
+        # With a platform the tool registers the mini program itself (the legal person authorises).
+        from launch.domain.intake import Intake
+
+        data = intake.model_copy(update={"mini_program": mp}).model_dump(mode="json")
+        data["registration"] = {"path": "platform_fast_registration", "component_phone": DEMO_PLATFORM_PHONE}
+        intake = Intake.model_validate(data)
     client_id, _ = add_client(res, intake, res.now().date())
     started = start_launch(res, client_id)
     launch_id = started["launch_id"]
@@ -211,11 +222,14 @@ def _play(console: Console, stack: Stack, timeout: float, keep_running: bool, re
                               wechat["WEAPP_LAUNCH_WECHAT_ENCODING_AES_KEY"], wechat["WEAPP_LAUNCH_WECHAT_COMPONENT_APPID"])
         sim = Simulator(launch_id, scenario, pusher=pusher, res=res)
     else:
-        console.print("剧本 / story: 注册后客户管理员授权第三方平台；工具自己发起人脸核身、提审（重新提审附说明）与发布；管局驳回一次；"
-                      "首次代码审核未通过，其推送被故意丢弃，由巡检向微信查询补回 / after registration the client's admin "
-                      "authorises the platform; the tool creates the face-check task, submits for review (with feedback "
-                      "on the resubmission) and releases by itself; the bureau rejects once; the first code review "
-                      "fails and its push is dropped on purpose: the watcher's poll of WeChat recovers it")
+        console.print("剧本 / story: 工具向微信发起代注册，法人打开授权链接后微信推送新 AppID 并授权平台；认证结果向微信查询；"
+                      "工具自己发起人脸核身、提交备案、提审（重新提审附说明）与发布；管局驳回一次，通过后备案号向微信查询；"
+                      "首次代码审核未通过，其推送被故意丢弃，由巡检向微信查询补回 / the tool registers the mini program "
+                      "through WeChat; once the legal person opens the link WeChat pushes the new app id and authorises "
+                      "the platform; the 认证 is asked of WeChat; the tool creates the face-check task, files, submits "
+                      "for review (with feedback on the resubmission) and releases by itself; the bureau rejects once, "
+                      "and its approval's filing number is asked of WeChat; the first code review fails and its push "
+                      "is dropped on purpose: the watcher's poll of WeChat recovers it")
         on_wechat = OnWeChat(res, launch_id, standin.url)
         sim = Simulator(launch_id, Scenario(answers=PEOPLE), res=res, wechat=on_wechat)
     seen_decisions: set[int] = set()
@@ -325,7 +339,8 @@ def _who(d, catalogue) -> tuple[str, str]:
 # WeChat's pushes by the gates they decide (launch/wechat/mapping.py).
 _PUSH_GATES = {"weapp_audit_success": ("code-review",), "weapp_audit_fail": ("code-review",),
                "notify_icpfiling_verify_result": ("face-verification",),
-               "notify_apply_icpfiling_result": ("first-review", "sms-verification", "bureau-review")}
+               "notify_apply_icpfiling_result": ("first-review", "sms-verification", "bureau-review"),
+               "notify_third_fasteregister": ("platform-registration",)}
 
 
 def _who_decided(console: Console, res, launch_id: str, on_wechat) -> None:
@@ -354,11 +369,16 @@ def _who_decided(console: Console, res, launch_id: str, on_wechat) -> None:
                 dropped.remove(p)
             elif d.gate == "sms-verification":
                 note = "短信结果无推送，查询 get_icp_entrance_info / no push carries the SMS result"
-        elif d.gate == "bureau-review" and d.outcome == "approved" and kind in ("push", "poll"):
+            elif d.gate == "wechat-verification":
+                note = "认证结果向微信查询 getaccountbasicinfo / the 认证 asked of WeChat (getaccountbasicinfo)"
+        if d.gate == "bureau-review" and d.outcome == "approved" and kind in ("push", "poll"):
             note = (f"备案号 {d.payload.get('filing_number')} 由工具向微信查询（get_online_icp_order）/ the filing number "
                     "asked of WeChat (get_online_icp_order)")
+        elif kind == "push" and d.gate == "platform-registration" and d.outcome == "registered":
+            note = ("微信推送新 AppID 与授权码，平台已获授权 / WeChat pushed the new app id and an auth code: the "
+                    "platform is authorised")
         elif kind == "person" and d.gate == "wechat-verification":
-            note = "认证结果无接口或推送（本版本）/ no API or push for the 认证 result in this build"
+            note = "认证结果由运营登记 / the 认证 result entered by staff"
         table.add_row(f"{d.gate} #{d.attempt}", d.outcome, label, d.channel, note)
     console.print(table)
     # Every WeChat API call but the developers' /wxa/commit was the tool's own (tokens, actions, look-ups, polls).
@@ -367,14 +387,20 @@ def _who_decided(console: Console, res, launch_id: str, on_wechat) -> None:
         if c["errcode"] == 0 and c["path"] != "/wxa/commit":
             name = c["path"].rsplit("/", 1)[-1]
             calls[name] = calls.get(name, 0) + 1
-    acts = ("create_icp_verifytask", "upload_icp_media", "apply_icp_filing", "submit_audit", "release")
-    polls = ("get_latest_auditstatus", "get_icp_entrance_info", "query_icp_verifytask", "get_online_icp_order")
+    acts = ("fastregisterenterpriseweapp", "api_query_auth", "create_icp_verifytask", "upload_icp_media",
+            "apply_icp_filing", "submit_audit", "release")
+    polls = ("get_latest_auditstatus", "get_icp_entrance_info", "query_icp_verifytask", "get_online_icp_order",
+             "getaccountbasicinfo")
     console.print("工具自己在微信上做的 / what the tool did on WeChat itself: "
                   + ", ".join(f"{k} ×{calls[k]}" for k in acts if k in calls)
                   + "；查询 / asked: " + ", ".join(f"{k} ×{calls[k]}" for k in polls if k in calls))
     console.print(f"决定 / decisions: 工具自己 / by the tool itself {counts.get('tool', 0)}, 微信推送 / by WeChat's push "
                   f"{counts.get('push', 0)}, 工具向微信查询 / by the tool asking WeChat {counts.get('poll', 0)}, "
                   f"人 / by a person {counts.get('person', 0)}")
+    wechat_side = [f"{d.gate} #{d.attempt}" for d in history if _who(d, catalogue)[1] == "person"
+                   and (catalogue.gates[d.gate].actor in ("wechat", "bureau") or catalogue.gates[d.gate].action)]
+    console.print("由人登记的微信侧步骤 / WeChat-side steps entered by a person: "
+                  + (", ".join(wechat_side) if wechat_side else "无 / none"))
     console.print("丢弃并补回的推送 / push dropped and recovered: " + ("; ".join(recovered) if recovered else
                   "无 / none") + (f"；未补回 / not recovered: {', '.join(p['kind'] for p in dropped)}" if dropped else ""))
 

@@ -253,7 +253,8 @@ PEOPLE: dict[str, list[dict]] = {
 # Gates WeChat (or the bureau, through WeChat's filing platform) decides: by a push, or by the
 # watcher asking WeChat's API. With a platform the simulator never answers them; the people on
 # WeChat's side act on the stand-in instead (OnWeChat.play).
-WECHAT_DECIDES = ("face-verification", "first-review", "sms-verification", "code-review", "bureau-review")
+WECHAT_DECIDES = ("face-verification", "first-review", "sms-verification", "code-review", "bureau-review",
+                  "wechat-verification")
 
 # The stand-in's filing statuses and face-task states (getIcpEntranceInfo, queryIcpVerifyTask).
 _PLATFORM_REVIEW, _BUREAU_REVIEW = 2, 4
@@ -264,10 +265,16 @@ class OnWeChat:
     """The people and reviewers on WeChat's side of one launch, against a running stand-in (its
     base URL; its control API under /_standin/), and the developers who commit the code.
 
-    - after `subject-info` tells the app id: the client's admin consents to the platform
-      (the receiver's start page → /_standin/authorize → the receiver's callback), and WeChat's
-      side is scripted: the face check and the filing wait for the people below, the bureau
-      rejects the first application, the first code review fails and its push is dropped;
+    - the platform's registration (platform_fast_registration): the legal person opens WeChat's
+      link for the task the tool created (/_standin/legal_person); WeChat pushes the result with
+      the new app id and an auth code the receiver exchanges: the platform is authorised with no
+      admin scan. On the standalone path instead, after `subject-info` tells the app id, the
+      client's admin consents to the platform (the receiver's start page → /_standin/authorize →
+      the receiver's callback). Either way WeChat's side is then scripted: the face check and the
+      filing wait for the people below, the bureau rejects the first application, the first code
+      review fails and its push is dropped;
+    - the 认证: the client pays and submits it, WeChat's reviewer approves on the stand-in
+      (/_standin/verify); the watcher's poll of getaccountbasicinfo decides the gate;
     - `implementation`: the developers commit the version to WeChat (/wxa/commit);
     - waiting gates WeChat decides (`owns`): the admin does the face check; WeChat's first
       reviewers finish; the principal answers 12381's SMS; the bureau decides — each once per
@@ -324,6 +331,7 @@ class OnWeChat:
     # --- around people's answers -------------------------------------------------------------
 
     def before(self, gate: str, attempt: int, answer: dict) -> None:
+        self._discover()
         if gate == "implementation" and self.appid:
             from launch.wechat.platform.code import CommitRequest
 
@@ -364,10 +372,25 @@ class OnWeChat:
                          timeout=30)
         if back.status_code != 200:
             raise RuntimeError(f"the receiver's authorisation callback: HTTP {back.status_code}")
-        self.appid, self.original_id = appid, original_id
         self._note("subject-info", 1, "客户管理员 / client's admin",
                    "打开授权页并同意授权第三方平台；回调 /wechat/authorized 保存授权 / opened the start page and "
                    "authorised the platform; the receiver's /wechat/authorized kept the authorisation")
+        self.script_wechat_side(appid, original_id)
+
+    def _discover(self) -> None:
+        """The app id the platform's registration recorded on the launch (WeChat's push), once."""
+        if self.appid is not None:
+            return
+        launch = self.res.store.get_launch(self.launch_id)
+        if launch is None or not launch.appid:
+            return
+        snap = self.control.get(f"authorizers/{launch.appid}")
+        original_id = snap.json().get("original_id") if snap.status_code == 200 else None
+        self.script_wechat_side(launch.appid, original_id)
+
+    def script_wechat_side(self, appid: str, original_id: str | None) -> None:
+        """WeChat's side of the story for the mini program, on the stand-in."""
+        self.appid, self.original_id = appid, original_id
         # WeChat's side: the face check and each filing stage wait for the people who do them …
         self._post("script", appid=appid, kind="face", result="pass", after=-1)
         self._post("script", appid=appid, kind="filing", result="bureau_reject", after=-1,
@@ -385,11 +408,31 @@ class OnWeChat:
     def play(self, gate: str, attempt: int) -> None:
         """Move WeChat's side for a gate that waits on it, once per attempt, when it is due."""
         key = (gate, attempt)
-        if key in self.played or self.appid is None:
+        if key in self.played:
+            return
+        if gate == "platform-registration":
+            from launch.app.wechat_actions import registration_task
+
+            task = registration_task(self.res, self.launch_id, attempt)
+            if task is None:
+                return  # the tool has not created the task yet
+            self._post("legal_person", taskid=task[1])
+            self._note(gate, attempt, "法人 / legal person",
+                       "用本人微信打开微信的授权链接并完成验证 / opened WeChat's link in their own WeChat and "
+                       "confirmed the registration")
+            self.played.add(key)
+            return
+        self._discover()
+        if self.appid is None:
             return
         snap = self.snapshot()
         filing = snap.get("filing") or {}
-        if gate == "face-verification":
+        if gate == "wechat-verification":
+            self._post("verify", appid=self.appid, result="pass")
+            self._note(gate, attempt, "客户 + 微信认证审核 / client + WeChat's 认证 review",
+                       "客户支付认证费并提交，微信审核通过 / the client paid and submitted the 认证; WeChat's reviewer "
+                       "approved it")
+        elif gate == "face-verification":
             if any(not t["is_finish"] for t in snap.get("tasks", [])):
                 self._post("advance", appid=self.appid, kind="face")
                 self._note(gate, attempt, "客户管理员 / client's admin",
