@@ -137,7 +137,7 @@ def _platform_effect(res: Resources, event, at: datetime) -> None:
         res.store.revoke_authorizer(str(fields["AuthorizerAppid"]), at)
 
 
-def _registered_effect(res: Resources, event, at: datetime) -> None:
+def _registered_effect(res: Resources, event, at: datetime, *, background: bool = False) -> None:
     """notify_third_fasteregister with status 0: WeChat registered the mini program AND authorised it
     to the platform; its auth_code (a credential: the inbox keeps it masked) is exchanged here,
     once, with api_query_auth, which keeps the authorizer's refresh token encrypted. Docs:
@@ -148,10 +148,17 @@ def _registered_effect(res: Resources, event, at: datetime) -> None:
     platform = res.wechat
     if platform is None:
         return
-    try:
-        platform.auth.query_auth(event.auth_code, at=at)
-    except Exception as exc:  # noqa: BLE001 - staff can authorise again (weapp-launch wechat authorize)
-        log.warning("fast registration: exchanging the auth code failed: %s", type(exc).__name__)
+
+    def exchange() -> None:
+        try:
+            platform.auth.query_auth(event.auth_code, at=at)
+        except Exception as exc:  # noqa: BLE001 - staff can authorise again (weapp-launch wechat authorize)
+            log.warning("fast registration: exchanging the auth code failed: %s", type(exc).__name__)
+
+    if background:  # the receiver's writer thread answers WeChat's pushes: no WeChat call on it
+        threading.Thread(target=exchange, name="weapp-fastregister-auth", daemon=True).start()
+    else:
+        exchange()
 
 
 def accept_push(
@@ -253,7 +260,7 @@ def land_batch(
     for (item, *_), landed in zip(prepared, out):
         if landed.created:  # committed; a platform push's effect follows (idempotent: a newer ticket wins)
             _platform_effect(res, item.event, now)
-            _registered_effect(res, item.event, now)
+            _registered_effect(res, item.event, now, background=True)
     return out
 
 

@@ -54,3 +54,34 @@ def test_an_unauthorized_push_revokes_the_authorisation(standin_receiver):
     assert appid in res.store.authorizer_appids()
     standin_receiver.standin.control("unauthorize", appid=appid)
     _wait(lambda: appid not in res.store.authorizer_appids())
+
+
+def test_a_fast_registration_push_authorises_the_new_mini_program(standin_receiver):
+    """notify_third_fasteregister through the running receiver: its auth_code is exchanged
+    (api_query_auth, off the writer thread that answers WeChat), so the new mini program is
+    authorised to the platform; the inbox keeps no copy of the code."""
+    import random
+
+    from launch.wechat.platform.platform import build_platform
+    from launch.wechat.platform.registration import EnterpriseRegistration
+    from tests.support.intakes import fresh_credit_code
+    from tests.support.standin import SECRET
+
+    res = standin_receiver.res
+    standin = standin_receiver.standin
+    settings = res.settings.model_copy(update={"wechat_component_secret": SECRET, "wechat_api_base": standin.url})
+    res.__dict__["wechat"] = build_platform(settings, res.store)  # the receiver's platform, on the stand-in
+    standin.ticket()
+    _wait(lambda: res.store.component_state())
+    standin.control("script", kind="register", result="ok", after=-1)  # waits for the legal person
+    task = res.wechat.registration.create_enterprise(EnterpriseRegistration(
+        name="示例科技有限公司", code=fresh_credit_code(random.Random(7)), component_phone="020-88886666"))
+    answer = standin.control("legal_person", taskid=task.taskid)
+    appid = answer["appid"]
+    _wait(lambda: appid in res.store.authorizer_appids())
+    assert standin.state(appid)["authorized"] is True
+    [push] = standin.pushes("notify_third_fasteregister")
+    assert push["status"] == "sent"
+    code = [p for p in standin.standin.pusher.log if p.kind == "notify_third_fasteregister"][0].message["auth_code"]
+    inbox = " ".join(json.dumps(r.payload, ensure_ascii=False) for r in standin_receiver.inbox())
+    assert code not in inbox and "fast_register" in inbox
