@@ -14,7 +14,10 @@ What each push means (shared/domain.md, "Events a server receives"):
   WeChat's "注册审核事件推送"). Status 0 -> subject-info submitted with the new appid (the
   standalone gate that records the account; the push carries no original id); any other
   status -> a note for staff (the legal person's check failed or is still running). It
-  never decides fast-registration.
+  never decides fast-registration. For a launch on the platform's path
+  (platform_fast_registration; the inbox knows the path once it found the launch,
+  ``fastregister_plan(event, path)``) it decides platform-registration instead: registered
+  with the app id, or failed (a new task follows).
 - The reuse path (account/fastregister) answers synchronously: ``fastregister_answer``
   turns that answer (appid, is_wx_verify_succ, is_link_succ, errcode) into the
   fast-registration decision: succeeded; registered_unverified (registered but 认证
