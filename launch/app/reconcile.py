@@ -418,7 +418,9 @@ def _registration(p: _Pass, steps: list[StepRecord]) -> None:
         task = p.ask(REGISTRATION, [step], lambda taskid=known[1]: p.platform.registration.query_enterprise(taskid))
         if task is None:
             continue
-        p.decide(step, registration_task_plan(task.status, task.appid, decided_by=DECIDED_BY_API), REGISTRATION)
+        authorised = not task.appid or task.appid in p.authorised()
+        p.decide(step, registration_task_plan(task.status, task.appid, decided_by=DECIDED_BY_API,
+                                              authorised=authorised), REGISTRATION)
 
 
 def reconcile(res: Resources, platform: Any, now: datetime, *, older_than_seconds: float,

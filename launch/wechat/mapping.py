@@ -212,15 +212,22 @@ def fastregister_plan(event: FastRegisterResult, path: str | None = None) -> Pla
 REGISTRATION_FAILED_STATUSES = (5, 11)
 
 
+NOT_AUTHORISED_NOTE = ("平台代注册完成，但查询结果不含授权码：请客户管理员授权第三方平台（weapp-launch wechat authorize） / "
+                       "registered, but the query carries no auth code: have the client's admin authorise the platform "
+                       "(weapp-launch wechat authorize)")
+
+
 def registration_task_plan(status: int | None, appid: str | None, *, msg: str | None = None,
-                           decided_by: str = DECIDED_BY, pushed: bool = False) -> Plan:
+                           decided_by: str = DECIDED_BY, pushed: bool = False, authorised: bool = True) -> Plan:
     """platform-registration from WeChat's answer about the registration task (the push's
     status, or the query action's): the new app id -> registered; a failure -> failed with
     WeChat's words (a new task follows); still waiting -> nothing. A push's non-zero status is
-    always a failure (``pushed``); a queried status only when it is a known failure."""
+    always a failure (``pushed``); a queried status only when it is a known failure.
+    ``authorised`` False (found by the query, whose answer carries no auth code, and the app id
+    not authorised to the platform): the decision's note tells staff to have it authorised."""
     if appid and status in (None, 0, 12):
-        return Plan([_decision(PLATFORM_REGISTRATION, "registered", decided_by=decided_by, appid=appid,
-                               note="平台代注册完成 / registered by the platform")])
+        note = "平台代注册完成 / registered by the platform" if authorised else NOT_AUTHORISED_NOTE
+        return Plan([_decision(PLATFORM_REGISTRATION, "registered", decided_by=decided_by, appid=appid, note=note)])
     if (status not in (None, 0)) if pushed else (status in REGISTRATION_FAILED_STATUSES):
         text = _clip(msg, 200) or "-"
         return Plan([_decision(PLATFORM_REGISTRATION, "failed", decided_by=decided_by,

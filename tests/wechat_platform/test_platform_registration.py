@@ -123,6 +123,8 @@ def test_a_lost_push_is_found_by_the_watchers_query(world, standin):
     decision = world.res.store.get_decision(launch_id, "platform-registration", 1)
     assert decision.channel == "wechat-api" and decision.actor == DECIDED_BY_API
     assert world.res.store.get_launch(launch_id).appid == decision.payload["appid"]
+    # the query carries no auth code: the decision tells staff to have the platform authorised
+    assert "wechat authorize" in decision.payload["note"] and " / " in decision.payload["note"]
     # the lost push arrives after all: a duplicate
     assert deliver(world, last_push(standin)[0]) == InboxResult.DUPLICATE
 
