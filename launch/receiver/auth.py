@@ -42,7 +42,7 @@ class PushQuery:
     nonce: str
 
 
-def push_crypto(state: ReceiverState = Depends(get_state)) -> PushCrypto:
+async def push_crypto(state: ReceiverState = Depends(get_state)) -> PushCrypto:
     if state.crypto is None:
         raise Refused(503, "not-configured", "未配置微信推送 / the WeChat push is not configured "
                       "(WEAPP_LAUNCH_WECHAT_TOKEN, _ENCODING_AES_KEY, _COMPONENT_APPID)")
@@ -54,13 +54,13 @@ def check_path_appid(path_appid: str | None) -> None:
         raise Refused(404, "unknown-app", "路径中的 AppID 无效 / the app id in the path is not valid")
 
 
-def checked_appid(appid: str) -> str:
+async def checked_appid(appid: str) -> str:
     """The mini-program app id of a `/wechat/{appid}/events` path, well formed."""
     check_path_appid(appid)
     return appid
 
 
-def fresh_query(request: Request, state: ReceiverState = Depends(get_state)) -> PushQuery:
+async def fresh_query(request: Request, state: ReceiverState = Depends(get_state)) -> PushQuery:
     """Timestamp (plain decimal, inside the window) and nonce (well formed) of a WeChat call."""
     q = request.query_params
     timestamp, nonce = q.get("timestamp"), q.get("nonce")
@@ -73,7 +73,7 @@ def fresh_query(request: Request, state: ReceiverState = Depends(get_state)) -> 
     return PushQuery(str(timestamp).strip(), nonce)
 
 
-def signed(request: Request, crypto: PushCrypto = Depends(push_crypto),
+async def signed(request: Request, crypto: PushCrypto = Depends(push_crypto),
            query: PushQuery = Depends(fresh_query)) -> PushQuery:
     """The `signature` of a URL verification over its timestamp and nonce (constant time)."""
     try:
@@ -194,7 +194,7 @@ async def link_page(request: Request, launch_id: str, gate: str,
     return credentials
 
 
-def staff_key_page(request: Request, state: ReceiverState = Depends(get_state)) -> None:
+async def staff_key_page(request: Request, state: ReceiverState = Depends(get_state)) -> None:
     """FastAPI dependency of staff pages about every launch: the API key only; refusals as an
     HTML page with `WWW-Authenticate: Bearer`."""
     try:

@@ -35,7 +35,7 @@ async def capped_body(request: Request, state: ReceiverState = Depends(get_state
     return await read_capped(request, state.settings.max_body_bytes)
 
 
-def json_only(request: Request) -> None:
+async def json_only(request: Request) -> None:
     """FastAPI dependency: a staff POST is `application/json` (UTF-8 if a charset is named);
     anything else is 415. A cross-site HTML form can only send form or text bodies, so this
     also keeps them out."""
