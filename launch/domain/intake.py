@@ -354,6 +354,27 @@ class MiniProgram(_Model):
             "icp_applets.principal_info.emergency_contact); must differ from their own mobile",
         ),
     )
+    # The profile the tool sets through the platform (the mini-program-profile gate's action,
+    # launch/app/profile_action.py); limits: rules profile-intro-length, profile-avatar-format,
+    # profile-categories-invalid (figures under "profile" in the rules file). Optional: without
+    # them staff set the profile in mp.weixin.qq.com as before.
+    intro: str | None = Field(
+        default=None,
+        description=_d("小程序简介（功能介绍），4–120 字；由工具通过第三方平台设置",
+                       "introduction (功能介绍), 4–120 characters; set by the tool through the platform"),
+    )
+    avatar: str | None = Field(
+        default=None,
+        description=_d("头像图片文件（BMP、JPEG、JPG、GIF、PNG，不超过 2 MB；路径，相对时在机构目录下）",
+                       "avatar image file (BMP, JPEG, JPG, GIF, PNG, at most 2 MB; a path, relative ones under "
+                       "the agency's home)"),
+    )
+    categories: list[str] = Field(
+        default_factory=list,
+        description=_d("服务类目，每项写“一级类目/二级类目”（微信可设置类目的名称），最多 5 项",
+                       "service categories, each as 'first level/second level' (WeChat's category names), "
+                       "at most 5"),
+    )
 
     @model_validator(mode="after")
     def _pre_approvals(self) -> MiniProgram:

@@ -174,6 +174,12 @@ class ProfileRules(_Cfg):
     intro_changes_per_month: int = Field(ge=0)
     categories_max: int = Field(ge=1)
     category_changes_per_month: int = Field(ge=0)
+    intro_min_chars: int = Field(default=4, ge=0, description="简介最少字数 / introduction at least (setSignature: 4)")
+    intro_max_chars: int = Field(default=120, ge=1, description="简介最多字数 / at most (setSignature: 120)")
+    avatar_formats: list[str] = Field(
+        default_factory=lambda: ["bmp", "jpeg", "jpg", "gif", "png"],
+        description="头像文件格式 / avatar file formats (setHeadImage: BMP, JPEG, JPG, GIF, PNG)",
+    )
     windows: Literal["rolling", "calendar"] = Field(
         default="rolling",
         description="rolling: the month/year ending now (stricter); calendar: the natural month/year (Asia/Shanghai)",
@@ -561,6 +567,50 @@ def _remark_length(ctx: _Ctx) -> Iterator[_Hit]:
             f"备注为 {n} 字，须为 {r.min_chars}–{r.max_chars} 字",
             f"the remark has {n} characters; it must have {r.min_chars}–{r.max_chars}",
         )
+
+
+@_rule("profile-intro-length")
+def _profile_intro_length(ctx: _Ctx) -> Iterator[_Hit]:
+    r = ctx.config.profile
+    intro = ctx.intake.mini_program.intro
+    if intro is None:
+        return
+    n = len(intro.strip())
+    if not r.intro_min_chars <= n <= r.intro_max_chars:
+        yield _Hit(
+            "mini_program.intro",
+            f"简介为 {n} 字，须为 {r.intro_min_chars}–{r.intro_max_chars} 字（微信 setSignature）",
+            f"the introduction has {n} characters; it must have {r.intro_min_chars}–{r.intro_max_chars} "
+            "(WeChat's setSignature)",
+        )
+
+
+@_rule("profile-avatar-format")
+def _profile_avatar_format(ctx: _Ctx) -> Iterator[_Hit]:
+    avatar = ctx.intake.mini_program.avatar
+    formats = [f.lower() for f in ctx.config.profile.avatar_formats]
+    if avatar is not None and avatar.rsplit(".", 1)[-1].lower() not in formats:
+        yield _Hit(
+            "mini_program.avatar",
+            f"头像文件须为 {'、'.join(f.upper() for f in formats)} 格式",
+            f"the avatar file must be one of {', '.join(f.upper() for f in formats)}",
+        )
+
+
+@_rule("profile-categories-invalid")
+def _profile_categories_invalid(ctx: _Ctx) -> Iterator[_Hit]:
+    cats = ctx.intake.mini_program.categories
+    most = ctx.config.profile.categories_max
+    if len(cats) > most:
+        yield _Hit("mini_program.categories", f"服务类目有 {len(cats)} 项，最多 {most} 项",
+                   f"{len(cats)} service categories; at most {most}")
+    for i, c in enumerate(cats):
+        parts = [p.strip() for p in c.split("/")]
+        if len(parts) != 2 or not all(parts):
+            yield _Hit(f"mini_program.categories[{i}]", "服务类目须写成“一级类目/二级类目”",
+                       "a service category must read 'first level/second level'")
+    if len({c.replace(" ", "") for c in cats}) != len(cats):
+        yield _Hit("mini_program.categories", "服务类目有重复项", "a service category is listed twice")
 
 
 @_rule("address-note-missing")
