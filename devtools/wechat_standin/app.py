@@ -265,6 +265,25 @@ def create_app(standin: Standin) -> FastAPI:
     authorizer_post("/cgi-bin/account/getaccountbasicinfo", world.account_basic_info)
     authorizer_get("/cgi-bin/account/getaccountbasicinfo", world.account_basic_info)
 
+    # ------------------------------------------------------------------ profile (小程序基本信息)
+
+    authorizer_post("/cgi-bin/wxverify/checkwxverifynickname", world.check_nickname)
+    authorizer_post("/wxa/setnickname", world.set_nickname)
+    authorizer_post("/wxa/api_wxa_querynickname", world.query_nickname)
+    authorizer_post("/cgi-bin/account/modifyheadimage", world.modify_head_image)
+    authorizer_post("/cgi-bin/account/modifysignature", world.modify_signature)
+    authorizer_get("/cgi-bin/wxopen/getallcategories", world.all_categories)
+    authorizer_post("/cgi-bin/wxopen/addcategory", world.add_category)
+    authorizer_get("/cgi-bin/wxopen/getcategory", world.get_category)
+
+    @app.post("/cgi-bin/media/upload")
+    async def media_upload(request: Request):
+        # the temporary media API: ?type=image, multipart field `media`
+        async def fn(appid):
+            _fields, media = _multipart(request.headers.get("content-type", ""), await request.body())
+            return world.upload_image(appid, request.query_params.get("type"), media)
+        return await call(request, AUTHORIZER, fn)
+
     # ------------------------------------------------------------------ ICP filing
 
     authorizer_get("/wxa/icp/get_icp_entrance_info", world.icp_entrance_info)
@@ -441,6 +460,14 @@ def create_app(standin: Standin) -> FastAPI:
         b = await body_of(request)
         world.set_verified(b["appid"], b.get("result", "pass") == "pass")
         return {"ok": True}
+
+    @app.post("/_standin/nickname_audit")
+    @control
+    async def nickname_audit(request: Request):
+        """WeChat's reviewer decides the pending name: {appid, result?: pass | fail, reason?}; the
+        wxa_nickname_audit push follows."""
+        b = await body_of(request)
+        return await flushed(world.nickname_audit(b["appid"], b.get("result", "pass") == "pass", b.get("reason", "")))
 
     @app.post("/_standin/legal_person")
     @control

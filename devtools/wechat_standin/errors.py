@@ -16,6 +16,12 @@ Sources (developers.weixin.qq.com unless said):
      thread quoting WeChat (86202 "apply icp filing fail" with a hint 86328 on
      icp_subject.organize_info.certificate_photo)
 - FR fastregisterweapp / fastregister tables (89249, 89250, 89253, 61058, 61070 …)
+- PF the profile APIs (doc/oplatform/openApi/miniprogram-management/basic-info-management/ and
+     category-management/): 53204 / 53200 / 53201 from api_setsignature's table, 53010 from
+     api_checknickname's, 91011 from api_getnicknamestatus's, 91019 "小程序正在审核中" from community
+     threads quoting setnickname; 53202, 91012, 91014 and 53300-53303 as recalled from the
+     setHeadImage / setNickName / addCategory tables, not re-read here: re-check before relying
+     on the numbers
 - ST the stand-in's own choice where no doc gives a code (kept to documented global codes)
 """
 
@@ -62,6 +68,23 @@ ERRMSG: dict[int, str] = {
     89249: "task running",  # FR
     89250: "task not found",  # FR
     89253: "lack of some params",  # FR
+    40004: "invalid media type",  # G
+    40005: "invalid file type",  # G
+    40007: "invalid media_id",  # G (setHeadImage: a media id not uploaded with the authorizer's token)
+    40009: "invalid image size",  # G
+    53010: "名称格式不合法",  # PF (checkNickName)
+    53200: "本月功能介绍修改次数已用完",  # PF (setSignature)
+    53201: "功能介绍内容命中黑名单关键字",  # PF (setSignature)
+    53202: "本月头像修改次数已用完",  # PF (setHeadImage, recalled)
+    53204: "signature invalid",  # PF (setSignature: 4–120 characters)
+    53300: "超出每月次数限制",  # PF (addCategory, recalled)
+    53301: "超出可配置类目总数限制",  # PF (addCategory, recalled)
+    53302: "当前账号主体类型不允许设置此种类目",  # PF (addCategory, recalled)
+    53303: "提交的参数不合法",  # PF (addCategory, recalled)
+    91011: "查不到昵称修改审核单信息",  # PF (getNickNameStatus)
+    91012: "其他错误：名称修改次数已用完",  # PF (setNickName, recalled)
+    91014: "+号规则 同一类型关联名主体不一致",  # PF (setNickName, recalled)
+    91019: "小程序正在审核中",  # PF (setNickName, community threads)
 }
 
 

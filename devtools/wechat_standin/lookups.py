@@ -114,3 +114,21 @@ def sample_filing(appid: str, verify_task_id: str, media_id: str) -> dict:
         },
         "icp_materials": {},
     }
+
+# getAllCategories (GET /cgi-bin/wxopen/getallcategories) -> {categories_list {categories [{id, name,
+# level, father, children, sensitive_type, qualify}]}}: a small sample tree (level 1 and 2 only, as
+# WeChat answers it); sensitive_type 1 needs a qualification (addcategory's certicates).
+ALL_CATEGORIES = [
+    {"id": 1, "name": "工具", "level": 1, "father": 0, "children": [2, 3], "sensitive_type": 0},
+    {"id": 2, "name": "备忘录", "level": 2, "father": 1, "children": [], "sensitive_type": 0},
+    {"id": 3, "name": "信息查询", "level": 2, "father": 1, "children": [], "sensitive_type": 0},
+    {"id": 304, "name": "商家自营", "level": 1, "father": 0, "children": [305, 306], "sensitive_type": 0},
+    {"id": 305, "name": "百货", "level": 2, "father": 304, "children": [], "sensitive_type": 0},
+    {"id": 306, "name": "食品", "level": 2, "father": 304, "children": [], "sensitive_type": 1,
+     "qualify": {"exter_list": [{"inner_list": [{"name": "食品经营许可证"}]}], "remark": ""}},
+    {"id": 150, "name": "生活服务", "level": 1, "father": 0, "children": [151, 152], "sensitive_type": 0},
+    {"id": 151, "name": "家政", "level": 2, "father": 150, "children": [], "sensitive_type": 0},
+    {"id": 152, "name": "综合生活服务平台", "level": 2, "father": 150, "children": [], "sensitive_type": 0},
+    {"id": 632, "name": "餐饮服务", "level": 1, "father": 0, "children": [633], "sensitive_type": 0},
+    {"id": 633, "name": "点餐平台", "level": 2, "father": 632, "children": [], "sensitive_type": 0},
+]

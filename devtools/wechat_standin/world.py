@@ -34,6 +34,14 @@ from devtools.wechat_standin.config import (
 from devtools.wechat_standin.errors import WeChatError
 from devtools.wechat_standin.pushes import Pusher
 
+ALL_CATEGORIES = lookups.ALL_CATEGORIES
+# Names that hit WeChat's keyword policy in the stand-in (checkNickName's hit_condition): such a
+# name needs proof material (license / id_card) and waits for WeChat's review.
+NICKNAME_KEYWORDS = ("腾讯", "微信", "官方")
+NICKNAME_WORDING = ("你申请的名称可能涉及特定主体姓名或名称，请提供可确认主体材料与名称对应的材料 / the name may name "
+                    "another party: provide material that shows the right to use it")
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
+
 # Authorizer review statuses (get_auditstatus doc): 0 passed, 1 rejected, 2 in review, 3 withdrawn, 4 delayed
 PASSED, REJECTED, IN_REVIEW, WITHDRAWN = 0, 1, 2, 3
 # ICP statuses (getIcpEntranceInfo doc)
@@ -109,6 +117,19 @@ class VerifyTask:
 
 
 @dataclass
+class Profile:
+    """小程序基本信息 as WeChat holds it (setNickName, setHeadImage, setSignature, addCategory)."""
+
+    nickname: str = ""
+    head_image_url: str = ""
+    signature: str = ""
+    categories: list[dict] = field(default_factory=list)  # {first, second, audit_status}
+    nickname_audits: dict[int, dict] = field(default_factory=dict)  # audit_id -> {nickname, audit_stat, fail_reason}
+    changes: dict[str, list[float]] = field(default_factory=dict)  # name/avatar/intro/categories -> times
+    images: dict[str, dict] = field(default_factory=dict)  # /cgi-bin/media/upload's media ids
+
+
+@dataclass
 class Authorizer:
     appid: str
     original_id: str
@@ -122,6 +143,7 @@ class Authorizer:
     media: dict[str, dict] = field(default_factory=dict)
     undo_times: list[float] = field(default_factory=list)
     verified: bool = False  # 认证 (getaccountbasicinfo's wx_verify_info.qualification_verify)
+    profile: Profile = field(default_factory=lambda: Profile())
 
     @property
     def latest_audit(self) -> Audit | None:
@@ -462,6 +484,173 @@ class World:
                 info["sms_verify_status"] = f.sms_verify_status
             return {"info": info}
 
+    # ------------------------------------------------------------------ profile (小程序基本信息)
+    # developers.weixin.qq.com/doc/oplatform/openApi/miniprogram-management/basic-info-management/
+    # (api_setnickname, api_getnicknamestatus, api_checknickname, api_setheadimage, api_setsignature)
+    # and …/category-management/ (api_getallcategories, api_addcategory, api_getcategory).
+
+    def _changed(self, p: Profile, what: str, limit: int, window: float, errcode: int) -> None:
+        now = self.now()
+        recent = [t for t in p.changes.get(what, []) if now - t < window]
+        if len(recent) >= limit:
+            raise WeChatError(errcode)
+        p.changes[what] = [*recent, now]
+
+    def check_nickname(self, appid: str, body: dict) -> dict:
+        # checkNickName -> {hit_condition, wording}; 53010: 名称格式不合法
+        name = str(body.get("nick_name") or "")
+        with self.lock:
+            self._authorizer(appid)
+            self._nickname_format(name)
+            hit = any(k in name for k in NICKNAME_KEYWORDS)
+        return {"hit_condition": hit, "wording": NICKNAME_WORDING if hit else ""}
+
+    @staticmethod
+    def _nickname_format(name: str) -> None:
+        # setNickName: "不支持包含“小程序”关键字的昵称"; the console takes 4–30 characters
+        # (a Chinese character counting 2); the stand-in answers 53010 名称格式不合法 for both.
+        width = sum(2 if ord(c) > 0x7F else 1 for c in name)
+        if "小程序" in name or not 4 <= width <= 30 or not name.strip():
+            raise WeChatError(53010)
+
+    def set_nickname(self, appid: str, body: dict) -> dict:
+        # setNickName -> {wording, audit_id}: set at once, or (a keyword hit) an audit whose result
+        # is pushed as wxa_nickname_audit and asked with api_wxa_querynickname. 2 changes before release.
+        name = str(body.get("nick_name") or "")
+        with self.lock:
+            auth = self._authorizer(appid)
+            p = auth.profile
+            self._nickname_format(name)
+            if any(a["audit_stat"] == 1 for a in p.nickname_audits.values()):
+                raise WeChatError(91019)  # an earlier name is still in review
+            if p.nickname and not auth.releases:
+                self._changed(p, "name", 2, float("inf"), 91012)  # the first setting is not a change
+            if any(k in name for k in NICKNAME_KEYWORDS):
+                if not (body.get("license") or body.get("id_card")):
+                    raise WeChatError(91014)  # the keyword needs proof material
+                self._auditid += 1
+                p.nickname_audits[self._auditid] = {"nickname": name, "audit_stat": 1, "fail_reason": "",
+                                                    "create_time": int(self.now()), "audit_time": 0}
+                return {"wording": NICKNAME_WORDING, "audit_id": self._auditid}
+            p.nickname = name
+            return {"wording": "", "audit_id": 0}
+
+    def query_nickname(self, appid: str, body: dict) -> dict:
+        with self.lock:
+            audit = self._authorizer(appid).profile.nickname_audits.get(int(body.get("audit_id") or 0))
+            if audit is None:
+                raise WeChatError(91011)
+            return dict(audit)
+
+    def nickname_audit(self, appid: str, passed: bool, reason: str = "") -> dict:
+        """WeChat's reviewer decides the pending name (control API); the push follows."""
+        with self.lock:
+            auth = self._authorizer(appid)
+            p = auth.profile
+            pending = [(i, a) for i, a in p.nickname_audits.items() if a["audit_stat"] == 1]
+            if not pending:
+                raise ValueError("no name audit is pending")
+            audit_id, audit = pending[-1]
+            audit.update(audit_stat=3 if passed else 2, fail_reason="" if passed else reason,
+                         audit_time=int(self.now()))
+            if passed:
+                p.nickname = audit["nickname"]
+        # wxa_nickname_audit {nickname, ret 2 failed / 3 passed, reason} to the message-event URL
+        self.pusher.message_event("wxa_nickname_audit", auth.appid, auth.original_id,
+                                  {"nickname": audit["nickname"], "ret": 3 if passed else 2,
+                                   "reason": audit["fail_reason"]})
+        return {"audit_id": audit_id, **audit}
+
+    def upload_image(self, appid: str, kind: str | None, media: bytes | None) -> dict:
+        # /cgi-bin/media/upload?type=image (multipart `media`) -> {type, media_id, created_at};
+        # setHeadImage takes BMP, JPEG, JPG, GIF, PNG up to 2 MB
+        if kind != "image" or not media:
+            raise WeChatError(40004)  # invalid media type
+        if not media.startswith(IMAGE_MAGIC):
+            raise WeChatError(40005)  # invalid file type
+        if len(media) > 2 * 1024 * 1024:
+            raise WeChatError(40009)  # invalid image size
+        with self.lock:
+            p = self._authorizer(appid).profile
+            media_id = _token(40)
+            p.images[media_id] = {"size": len(media), "created_at": int(self.now())}
+        return {"type": "image", "media_id": media_id, "created_at": int(self.now())}
+
+    def modify_head_image(self, appid: str, body: dict) -> dict:
+        with self.lock:
+            auth = self._authorizer(appid)
+            p = auth.profile
+            media_id = body.get("head_img_media_id")
+            if media_id not in p.images:
+                raise WeChatError(40007)  # invalid media_id (only the authorizer's own uploads)
+            try:
+                x1, y1, x2, y2 = (float(body[k]) for k in ("x1", "y1", "x2", "y2"))
+            except (KeyError, TypeError, ValueError):
+                raise WeChatError(40097) from None
+            if not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
+                raise WeChatError(40097)
+            if p.head_image_url:
+                self._changed(p, "avatar", 5, 365 * 86400, 53202)  # 5 a year; the first setting is free
+            p.head_image_url = f"https://wx.qlogo.cn/mmhead/standin/{media_id[:16]}/0"
+        return {}
+
+    def modify_signature(self, appid: str, body: dict) -> dict:
+        # setSignature: 53204 "功能介绍长度必须在4~120个字符范围，且是合法的UTF8字符串"; 53200: this month's
+        # changes are used up (5 a month)
+        signature = body.get("signature")
+        if not isinstance(signature, str) or not 4 <= len(signature) <= 120:
+            raise WeChatError(53204)
+        with self.lock:
+            p = self._authorizer(appid).profile
+            if p.signature:
+                self._changed(p, "intro", 5, 30 * 86400, 53200)
+            p.signature = signature
+        return {}
+
+    def all_categories(self, appid: str) -> dict:
+        with self.lock:
+            self._authorizer(appid)
+        return {"categories_list": {"categories": ALL_CATEGORIES}}
+
+    def add_category(self, appid: str, body: dict) -> dict:
+        # addCategory {categories [{first, second, certicates}]}: each pair must be in the settable
+        # list; a sensitive category needs certicates; at most 5 set (getcategory's category_limit
+        # is larger, but a mini program's service categories are at most 5); 5 additions a month
+        cats = body.get("categories")
+        if not isinstance(cats, list) or not cats:
+            raise WeChatError(40097)
+        nodes = {c["id"]: c for c in ALL_CATEGORIES}
+        with self.lock:
+            p = self._authorizer(appid).profile
+            have = {(c["first"], c["second"]) for c in p.categories}
+            new = []
+            for c in cats:
+                first, second = (c.get("first"), c.get("second")) if isinstance(c, dict) else (None, None)
+                node = nodes.get(second)
+                if node is None or node.get("father") != first or nodes.get(first, {}).get("level") != 1:
+                    raise WeChatError(53302)  # not a category this mini program may set
+                if node.get("sensitive_type") == 1 and not c.get("certicates"):
+                    raise WeChatError(53303)  # a sensitive category without its qualification
+                if (first, second) in have:
+                    raise WeChatError(53301)  # already set
+                new.append({"first": first, "second": second, "audit_status": 3})
+                have.add((first, second))
+            if len(have) > 5:
+                raise WeChatError(53301)
+            self._changed(p, "categories", 5, 30 * 86400, 53300)  # 5 additions a month
+            p.categories.extend(new)
+        return {}
+
+    def get_category(self, appid: str) -> dict:
+        nodes = {c["id"]: c for c in ALL_CATEGORIES}
+        with self.lock:
+            p = self._authorizer(appid).profile
+            used = len([t for t in p.changes.get("categories", []) if self.now() - t < 30 * 86400])
+            return {"categories": [{**c, "first_name": nodes[c["first"]]["name"],
+                                    "second_name": nodes[c["second"]]["name"], "audit_reason": ""}
+                                   for c in p.categories],
+                    "limit": 5, "quota": max(0, 5 - used), "category_limit": 5}
+
     def account_basic_info(self, appid: str, body: dict | None = None) -> dict:
         # doc getAccountBasicInfo (POST /cgi-bin/account/getaccountbasicinfo; older pages: GET) ->
         # {appid, account_type 3, principal_type, principal_name, realname_status,
@@ -473,7 +662,10 @@ class World:
                 info.update(annual_review=False, annual_review_begin_time=0, annual_review_end_time=0)
             return {"appid": auth.appid, "account_type": 3, "principal_type": 1, "principal_name": "示例企业",
                     "realname_status": 1, "wx_verify_info": info, "customer_type": 1 if auth.verified else 0,
-                    "nickname": "示例小程序"}
+                    "nickname": auth.profile.nickname,
+                    "signature_info": {"signature": auth.profile.signature, "modify_used_count": 0, "modify_quota": 5},
+                    "head_image_info": {"head_image_url": auth.profile.head_image_url, "modify_used_count": 0,
+                                        "modify_quota": 5}}
 
     def set_verified(self, appid: str, passed: bool) -> None:
         """WeChat's 认证 reviewer decides (the client paid and submitted)."""
@@ -847,4 +1039,5 @@ class World:
                 "tasks": [{"task_id": t.task_id, "is_finish": t.is_finish, "face_status": t.face_status,
                            "created": t.created} for t in self.tasks.values() if t.appid == appid],
                 "media": len(auth.media),
+                "profile": {k: v for k, v in vars(auth.profile).items() if k not in ("images", "changes")},
             }

@@ -261,6 +261,15 @@ def fast_register_enterprise(res: Resources, platform, launch, gate_id: str, att
     return "task-created"
 
 
+def set_profile(res: Resources, platform, launch, gate_id: str, attempt: int) -> str:
+    """设置小程序基本信息: name, avatar, introduction and categories from the intake, each only when
+    WeChat does not have it yet (launch/app/profile_action.py)."""
+    from launch.app.profile_action import set_profile as set_it
+
+    return set_it(res, platform, launch, gate_id, attempt)
+
+
 ACTIONS = {"submit_audit": submit_audit, "release": release, "create_icp_verifytask": create_icp_verifytask,
-           "apply_icp_filing": apply_icp_filing, "fast_register_enterprise": fast_register_enterprise}
+           "apply_icp_filing": apply_icp_filing, "fast_register_enterprise": fast_register_enterprise,
+           "set_profile": set_profile}
 BEFORE_APPID = {"fast_register_enterprise"}  # actions that make the mini program (no app id yet)

@@ -8,8 +8,11 @@ earlier versions of the doc gave it as GET: WeChat's current page says POST, so 
 realname_status, wx_verify_info {qualification_verify, naming_verify, annual_review, …},
 signature_info, head_image_info, nickname, credential, customer_type (0 until 认证 is done)}.
 
-Only the 认证 state is read (``wx_verify_info.qualification_verify``: "是否资质认证，若是，拥有微信
-认证相关的权限"); everything else is dropped on parsing — ``credential`` is the organisation's
+Read: the 认证 state (``wx_verify_info.qualification_verify``: "是否资质认证，若是，拥有微信
+认证相关的权限") and the public profile as WeChat holds it — ``nickname``,
+``signature_info.signature`` (the introduction) and ``head_image_info.head_image_url`` — which
+the profile action asks before setting anything (launch/app/profile_action.py). Everything else
+is dropped on parsing — ``credential`` is the organisation's
 code and ``principal_name`` a person's name for an individual: never kept, never logged.
 """
 
@@ -19,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from launch.wechat.platform.client import PlatformClient
 
-__all__ = ["AccountApi", "AccountBasicInfo", "WxVerifyInfo"]
+__all__ = ["AccountApi", "AccountBasicInfo", "HeadImageInfo", "SignatureInfo", "WxVerifyInfo"]
 
 
 class WxVerifyInfo(BaseModel):
@@ -27,6 +30,18 @@ class WxVerifyInfo(BaseModel):
 
     qualification_verify: bool = False
     naming_verify: bool | None = None
+
+
+class SignatureInfo(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    signature: str = ""
+
+
+class HeadImageInfo(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    head_image_url: str = ""
 
 
 class AccountBasicInfo(BaseModel):
@@ -37,6 +52,17 @@ class AccountBasicInfo(BaseModel):
     realname_status: int | None = None
     wx_verify_info: WxVerifyInfo = WxVerifyInfo()
     customer_type: int | None = None  # 认证类型; 0 until 认证 is done
+    nickname: str = ""  # the mini program's name (public)
+    signature_info: SignatureInfo = SignatureInfo()
+    head_image_info: HeadImageInfo = HeadImageInfo()
+
+    @property
+    def signature(self) -> str:
+        return self.signature_info.signature
+
+    @property
+    def has_head_image(self) -> bool:
+        return bool(self.head_image_info.head_image_url)
 
     @property
     def verified(self) -> bool:

@@ -17,6 +17,9 @@ oplatform/…, 通用错误码 and each API's 错误码 table; the same families
 - ``ReviewError``: 85009, 85085, 85086, 86002, 85008, 85010, 85023, 61039, 87013.
 - ``ReleaseError``: 44002, 85019, 85020, 85052.
 - ``IcpFilingRejected``: apply_icp_filing's failure with ``hints`` [{errcode, err_field, errmsg}].
+- ``ProfileError``: setNickName, checkNickName, setHeadImage, setSignature, addCategory (53010,
+  53200–53204, 53300–53303, 91011–91019, 40007, 41033; the 533xx and some 91xxx as recalled from
+  the doc tables, see devtools/wechat_standin/errors.py).
 
 Messages carry codes and WeChat's errmsg only; never a token, a secret or a request body.
 WeChat's errmsg ends with " rid: …" (a request id worth giving WeChat support): kept.
@@ -33,6 +36,7 @@ __all__ = [
     "DailyQuotaExceeded",
     "IcpFilingRejected",
     "IcpHint",
+    "ProfileError",
     "ReleaseError",
     "RateLimited",
     "ReviewError",
@@ -102,6 +106,10 @@ class RegistrationError(WeChatApiError):
 
 class IcpError(WeChatApiError):
     """An ICP filing call refused."""
+
+
+class ProfileError(WeChatApiError):
+    """Setting the profile (name, avatar, introduction, categories) refused."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +193,31 @@ _TABLE: dict[int, tuple[type[WeChatApiError], str, str]] = {
     87011: (ReleaseError, "现网正在灰度发布，不能回退版本", "a gray release is live: the version cannot be rolled back"),
     87012: (ReleaseError, "该版本不能回退（没有上一个线上版本，或已回退过）",
             "this version cannot be rolled back (no previous live version, or it was rolled back already)"),
+    # profile (basic-info-management: setNickName, checkNickName, setHeadImage, setSignature;
+    # category-management: addCategory)
+    53010: (ProfileError, "名称格式不合法（不能含“小程序”，4–30 个字符，一个汉字算 2 个）",
+            "the name's format is invalid (no “小程序”, 4–30 characters, a Chinese character counting 2)"),
+    53200: (ProfileError, "本月简介修改次数已用完", "this month's introduction changes are used up"),
+    53201: (ProfileError, "简介命中黑名单关键字", "the introduction hits a blacklisted keyword"),
+    53202: (ProfileError, "头像修改次数已用完", "the avatar changes are used up"),
+    53204: (ProfileError, "简介不合法：须为 4–120 个字符", "the introduction is invalid: it must have 4–120 characters"),
+    53300: (ProfileError, "本月类目修改次数已用完", "this month's category changes are used up"),
+    53301: (ProfileError, "类目数量超出上限（或已设置）", "too many categories (or the category is already set)"),
+    53302: (ProfileError, "该主体不能设置此类目", "this subject may not set the category"),
+    53303: (ProfileError, "类目参数不合法（需要资质的类目须附资质）",
+            "the category is invalid (a category needing a qualification must carry it)"),
+    40007: (ProfileError, "素材 media_id 无效（须用授权方令牌上传的临时素材）",
+            "invalid media_id (a temporary media uploaded with the authorizer's token is needed)"),
+    40005: (ProfileError, "文件类型不支持（头像：BMP、JPEG、JPG、GIF、PNG）",
+            "unsupported file type (avatar: BMP, JPEG, JPG, GIF, PNG)"),
+    40009: (ProfileError, "图片过大（头像不超过 2 MB）", "the image is too large (the avatar: at most 2 MB)"),
+    41033: (ProfileError, "该接口只允许通过 API 创建的小程序使用", "only mini programs created through the API may call it"),
+    91001: (ProfileError, "不是通过第三方平台快速创建的小程序，不能用接口改名",
+            "not a mini program the platform registered: the name cannot be set through the API"),
+    91011: (ProfileError, "查不到名称审核单", "no such name review"),
+    91012: (ProfileError, "名称修改次数已用完", "the name changes are used up"),
+    91014: (ProfileError, "名称命中关键字，须提供证明材料", "the name hits a keyword: proof material is needed"),
+    91019: (ProfileError, "小程序正在审核中，暂不能改名", "the mini program is in review: the name cannot change now"),
     # fast registration (registerMiniprogram, fastregister)
     89249: (RegistrationError, "该主体已有注册任务执行中，24 小时后再试",
             "a registration task for this entity is already running; try again after 24 hours"),

@@ -18,6 +18,7 @@ from launch.wechat.platform.auth import AuthApi
 from launch.wechat.platform.client import PlatformClient
 from launch.wechat.platform.code import CodeApi
 from launch.wechat.platform.icp import IcpApi
+from launch.wechat.platform.profile import ProfileApi
 from launch.wechat.platform.registration import RegistrationApi
 from launch.wechat.platform.tokens import PlatformTokens
 
@@ -30,7 +31,8 @@ class WeChatPlatform:
     registration: RegistrationApi
     client: PlatformClient
     http: httpx.Client
-    account: AccountApi | None = None  # getaccountbasicinfo: the 认证 state
+    account: AccountApi | None = None  # getaccountbasicinfo: the 认证 state, the profile as set
+    profile: ProfileApi | None = None  # name, avatar, introduction, categories (profile.py)
 
     def close(self) -> None:
         self.http.close()
@@ -51,4 +53,4 @@ def build_platform(settings: Settings, store, *, now: Callable[[], datetime] = l
     client = tokens.client
     return WeChatPlatform(code=CodeApi(client), icp=IcpApi(client), auth=AuthApi(tokens, client),
                           registration=RegistrationApi(client, settings.wechat_component_appid), client=client,
-                          http=http, account=AccountApi(client))
+                          http=http, account=AccountApi(client), profile=ProfileApi(client))
