@@ -118,13 +118,16 @@ def _start_standin(wechat: dict[str, str]):
 
 
 def _client_files(home: Path, intake) -> None:
-    """The client's scanned documents, where the tool's filing application reads them (the
-    example names paths under the agency's home): small fictional sample files."""
+    """The client's scanned documents and avatar, where the tool's filing application and profile
+    action read them (the example names paths under the agency's home): small fictional sample
+    files."""
     from devtools.wechat_standin.app import QR_PNG
 
-    for doc in intake.documents:
-        if doc.file and not Path(doc.file).is_absolute():
-            path = home / doc.file
+    files = [doc.file for doc in intake.documents]
+    files.append(intake.mini_program.avatar)  # the avatar the tool sets (mini-program-profile)
+    for file in files:
+        if file and not Path(file).is_absolute():
+            path = home / file
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(b"%PDF-1.4\n% sample\n%%EOF\n" if path.suffix.lower() == ".pdf" else QR_PNG)
 
@@ -387,10 +390,12 @@ def _who_decided(console: Console, res, launch_id: str, on_wechat) -> None:
         if c["errcode"] == 0 and c["path"] != "/wxa/commit":
             name = c["path"].rsplit("/", 1)[-1]
             calls[name] = calls.get(name, 0) + 1
-    acts = ("fastregisterenterpriseweapp", "api_query_auth", "create_icp_verifytask", "upload_icp_media",
-            "apply_icp_filing", "submit_audit", "release")
+    acts = ("fastregisterenterpriseweapp", "api_query_auth", "addcategory", "modifysignature", "upload",
+            "modifyheadimage", "setnickname", "create_icp_verifytask", "upload_icp_media", "apply_icp_filing",
+            "submit_audit", "release")
     polls = ("get_latest_auditstatus", "get_icp_entrance_info", "query_icp_verifytask", "get_online_icp_order",
-             "getaccountbasicinfo")
+             "getaccountbasicinfo", "getallcategories", "getcategory", "checkwxverifynickname",
+             "api_wxa_querynickname")
     console.print("工具自己在微信上做的 / what the tool did on WeChat itself: "
                   + ", ".join(f"{k} ×{calls[k]}" for k in acts if k in calls)
                   + "；查询 / asked: " + ", ".join(f"{k} ×{calls[k]}" for k in polls if k in calls))

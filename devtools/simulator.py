@@ -7,8 +7,8 @@ condition holds (e.g. keep the bureau busy until code review has passed).
 
 Against the WeChat stand-in (`OnWeChat`, the demo's default) it answers only what people
 do: the gates WeChat decides (face result, first review, SMS, code review, the bureau's
-verdict) and the gates the tool acts on itself (a catalogue `action`: review submission,
-release, …) are never answered here. For those the people on WeChat's side act on the
+verdict) and the gates the tool acts on itself (a catalogue `action`: the profile, review
+submission, release, …) are never answered here. For those the people on WeChat's side act on the
 stand-in instead (the admin's face check, the principal's 12381 SMS, WeChat's and the
 bureau's reviewers finishing), and WeChat's push or the watcher's poll decides the gate.
 """
