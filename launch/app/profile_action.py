@@ -133,6 +133,7 @@ def _wanted_categories(profile: Any, appid: str, names: list[str]) -> list[tuple
 def set_profile(res: Resources, platform: Any, launch: Any, gate_id: str, attempt: int) -> str:
     from launch.app.wechat_actions import DEFERRED_EFFECT, MANUAL, _record
     from launch.domain.intake import parse_intake
+    from launch.domain.masking import scrub_text
     from launch.wechat.platform.profile import NicknameAudit, SetCategory
 
     profile, account = getattr(platform, "profile", None), getattr(platform, "account", None)
@@ -188,8 +189,9 @@ def set_profile(res: Resources, platform: Any, launch: Any, gate_id: str, attemp
             if audit_id is not None:
                 audit = _wechat("mini_program.name", profile.query_nickname, appid, audit_id)
                 if audit.audit_stat == NicknameAudit.FAILED:
-                    raise _Refused("mini_program.name", f"微信名称审核未通过：{audit.fail_reason[:200]}",
-                                   f"WeChat's name review failed: {audit.fail_reason[:200]}", "name-review")
+                    reason = scrub_text(audit.fail_reason or "")[:200]
+                    raise _Refused("mini_program.name", f"微信名称审核未通过：{reason}",
+                                   f"WeChat's name review failed: {reason}", "name-review")
                 in_review = audit.audit_stat == NicknameAudit.IN_REVIEW
             else:
                 in_review = _set_name(res, profile, launch, attempt, name, intake)

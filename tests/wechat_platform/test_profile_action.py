@@ -99,6 +99,25 @@ def test_a_refusal_names_the_field_and_staff_decide(world, standin):
     assert f"{GATE}-1" not in world.waiting(launch_id)
 
 
+def test_a_category_wechat_does_not_offer_or_that_needs_a_qualification_is_named(world, standin):
+    avatar_file(world)
+    launch_id = launch_with(world, categories=["商家自营/百货", "工具/不存在"])
+    until_waiting(world, launch_id, f"{GATE}-1")
+    note = world.res.store.get_step(launch_id, GATE, 1).note
+    assert "mini_program.categories[1]" in note and "工具/不存在" in note and "WeChat offers no category" in note
+    assert sum(standin.calls(path, APPID) for path in SETTERS) == 0  # checked before anything is set
+
+
+def test_a_keyword_name_without_a_licence_scan_is_named(world, standin):
+    avatar_file(world)
+    launch_id = launch_with(world, name="阿克米官方商城")  # the example's licence is a PDF that is not there
+    until_waiting(world, launch_id, f"{GATE}-1")
+    note = world.res.store.get_step(launch_id, GATE, 1).note
+    assert "mini_program.name" in note and "营业执照" in note and "business licence" in note
+    assert standin.calls("/wxa/setnickname", APPID) == 0
+    assert world.res.store.get_decision(launch_id, GATE, 1) is None
+
+
 def test_an_intake_without_the_profile_says_so_and_calls_nothing(world, standin):
     launch_id = launch_with(world, intro=None, avatar=None, categories=[])
     until_waiting(world, launch_id, f"{GATE}-1")
