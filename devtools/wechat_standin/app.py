@@ -378,7 +378,8 @@ def create_app(standin: Standin) -> FastAPI:
     @control
     async def authorize(request: Request):
         b = await body_of(request)
-        return await flushed(world.authorize(b.get("appid"), b.get("original_id"), b.get("pre_auth_code")))
+        return await flushed(world.authorize(b.get("appid"), b.get("original_id"), b.get("pre_auth_code"),
+                                             func_scopes=b.get("func_scopes")))
 
     @app.post("/_standin/unauthorize")
     @control

@@ -49,8 +49,9 @@ NOT_FILED, PLATFORM_REVIEW, PLATFORM_REJECTED, BUREAU_REVIEW, BUREAU_REJECTED, F
 # face_status (queryIcpVerifyTask doc): 0 not started, 1 waiting, 2 failed, 3 passed
 FACE_WAITING, FACE_FAILED, FACE_PASSED = 1, 2, 3
 # The permission sets handed out on authorisation (func_info): 18 development (code, ICP),
-# 156 ICP filing, 27 fast registration (oplatform docs of each call name the set).
-FUNC_SCOPES = (18, 156, 27)
+# 156 ICP filing, 27 fast registration, 30 basic information (profile, getaccountbasicinfo)
+# (oplatform docs of each call name the set).
+FUNC_SCOPES = (18, 156, 27, 30)
 
 
 def _token(n: int = 64) -> str:
@@ -144,6 +145,7 @@ class Authorizer:
     undo_times: list[float] = field(default_factory=list)
     verified: bool = False  # 认证 (getaccountbasicinfo's wx_verify_info.qualification_verify)
     profile: Profile = field(default_factory=lambda: Profile())
+    func_scopes: tuple[int, ...] = FUNC_SCOPES  # the sets the admin left ticked
 
     @property
     def latest_audit(self) -> Audit | None:
@@ -260,9 +262,11 @@ class World:
         return {"pre_auth_code": code, "expires_in": PRE_AUTH_CODE_LIFETIME}
 
     def authorize(self, appid: str | None = None, original_id: str | None = None,
-                  pre_auth_code: str | None = None, push: bool = True) -> dict:
+                  pre_auth_code: str | None = None, push: bool = True,
+                  func_scopes: list[int] | None = None) -> dict:
         """What the client's admin does on the authorisation page: the platform gets an
-        authorization code (the redirect's auth_code, and the `authorized` push)."""
+        authorization code (the redirect's auth_code, and the `authorized` push).
+        ``func_scopes``: the permission sets the admin left ticked (all by default)."""
         with self.lock:
             if pre_auth_code is not None:
                 expires = self.pre_auth_codes.pop(pre_auth_code, None)
@@ -273,6 +277,8 @@ class World:
             if auth is None:
                 auth = Authorizer(appid, original_id or "gh_" + secrets.token_hex(6), "refreshtoken@@@" + _token(40))
                 self.authorizers[appid] = auth
+            if func_scopes is not None:
+                auth.func_scopes = tuple(int(i) for i in func_scopes)
             code = "queryauthcode@@@" + _token(40)
             expires = self.now() + AUTH_CODE_LIFETIME
             self.auth_codes[code] = (appid, expires)
@@ -305,7 +311,7 @@ class World:
         return {"authorization_info": {
             "authorizer_appid": auth.appid, "authorizer_access_token": token.value,
             "expires_in": int(self.config.token_lifetime), "authorizer_refresh_token": auth.refresh_token,
-            "func_info": [{"funcscope_category": {"id": i}} for i in FUNC_SCOPES]}}
+            "func_info": [{"funcscope_category": {"id": i}} for i in auth.func_scopes]}}
 
     def authorizer_token(self, body: dict) -> dict:
         # doc api_authorizer_token: {component_appid, authorizer_appid, authorizer_refresh_token}

@@ -90,7 +90,7 @@ def _consent_link(page: str) -> str:
     return html.unescape(m.group(1))
 
 
-def _authorise(rec: Receiver, standin, appid: str = APPID) -> httpx.Response:
+def _authorise(rec: Receiver, standin, appid: str = APPID, func_scopes: list[int] | None = None) -> httpx.Response:
     """The whole round trip as the admin lives it; returns the callback's answer."""
     result = _invoke(rec.res, "wechat", "authorize", rec.launch_id, "--json")
     assert result.exit_code == 0, result.output
@@ -105,7 +105,8 @@ def _authorise(rec: Receiver, standin, appid: str = APPID) -> httpx.Response:
     assert query["component_appid"] == [COMPONENT_APPID] and query["auth_type"] == ["2"]
     back = query["redirect_uri"][0]
     assert back.startswith(f"{rec.url}/wechat/authorized/{rec.launch_id}/") and "?" not in back
-    consent = standin.control("authorize", appid=appid, pre_auth_code=query["pre_auth_code"][0])
+    consent = standin.control("authorize", appid=appid, pre_auth_code=query["pre_auth_code"][0],
+                              func_scopes=func_scopes)
     return rec.http.get(back.removeprefix(rec.url), params={"auth_code": consent["auth_code"], "expires_in": 600})
 
 
@@ -214,3 +215,28 @@ def test_status_prints_no_secret(receiver, standin, tmp_path):
             assert secret not in result.output
     text = _invoke(res, "wechat", "status").stdout
     assert "component_verify_ticket" in text and "min" in text  # its age, not its value
+
+
+def test_a_permission_set_left_unticked_is_named_on_the_page_and_in_status(receiver, standin):
+    """The admin unticks 30 (basic information): the return page and `wechat status` say so;
+    the tool's profile and 认证 poll would otherwise fail with WeChat's permission error."""
+    import json
+
+    page = _authorise(receiver, standin, func_scopes=[18, 156])
+    assert page.status_code == 200, page.text
+    assert "These permissions are missing" in page.text and "小程序基本信息管理" in page.text and "（30）" in page.text
+    assert "（18）" not in page.text and "（156）" not in page.text
+    status = _invoke(receiver.res, "wechat", "status", "--json")
+    assert status.exit_code == 0, status.output
+    [row] = [r for r in json.loads(status.stdout)["authorizers"] if r["appid"] == APPID]
+    assert row["missing_permission_sets"] == [30] and row["permission_sets"] == [18, 156]
+
+
+def test_every_set_ticked_nothing_missing(receiver, standin):
+    import json
+
+    page = _authorise(receiver, standin)
+    assert page.status_code == 200 and "These permissions are missing" not in page.text
+    status = json.loads(_invoke(receiver.res, "wechat", "status", "--json").stdout)
+    [row] = [r for r in status["authorizers"] if r["appid"] == APPID]
+    assert row["missing_permission_sets"] == []

@@ -63,7 +63,7 @@ PERMISSION_SETS: dict[int, tuple[str, str]] = {
     31: ("小程序认证名称检测", "verification name check"),
     156: ("小程序备案", "ICP filing"),
 }
-REQUIRED_SETS = (18, 156)
+REQUIRED_SETS = (18, 156, 30)  # 30: the profile and the 认证 poll (getaccountbasicinfo)
 
 
 def permission_rows(ids) -> list[tuple[int, str, str]]:
