@@ -321,7 +321,7 @@ def create_app(standin: Standin) -> FastAPI:
         # is sent back to redirect_uri with ?ticket=
         if component_appid != standin.config.component_appid:
             return JSONResponse(answer(40013))
-        ticket = world.fastregisterauth(appid)
+        ticket = world.fastregisterauth(appid, bool(copy_wx_verify))
         sep = "&" if "?" in redirect_uri else "?"
         return RedirectResponse(f"{redirect_uri}{sep}ticket={ticket}", status_code=302)
 
@@ -481,7 +481,8 @@ def create_app(standin: Standin) -> FastAPI:
     @app.post("/_standin/fastregisterauth")
     @control
     async def fastregister_ticket(request: Request):
-        return {"ticket": world.fastregisterauth((await body_of(request))["appid"])}
+        b = await body_of(request)
+        return {"ticket": world.fastregisterauth(b["appid"], bool(b.get("copy_wx_verify", True)))}
 
     @app.get("/_standin/calls")
     @control

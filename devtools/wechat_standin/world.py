@@ -182,7 +182,8 @@ class World:
         self.authorizers: dict[str, Authorizer] = {}
         self.tasks: dict[str, VerifyTask] = {}
         self.registrations: dict[str, RegisterTask] = {}
-        self.fastregister_tickets: dict[str, str] = {}  # ticket -> official account appid
+        # ticket -> (official account appid, copy_wx_verify: whether the 认证 is copied)
+        self.fastregister_tickets: dict[str, tuple[str, bool]] = {}
         self.submits: deque[float] = deque()  # submit_audit times, for the monthly quota
         self._auditid = 400000000
         self._filed = 0  # filing numbers issued, for plausible distinct ones
@@ -818,22 +819,26 @@ class World:
 
     # ------------------------------------------------------------------ registration
 
-    def fastregisterauth(self, official_appid: str) -> str:
-        """What the 公众号 admin's scan of mp.weixin.qq.com/cgi-bin/fastregisterauth gives: a ticket."""
+    def fastregisterauth(self, official_appid: str, copy_wx_verify: bool = True) -> str:
+        """What the 公众号 admin's scan of mp.weixin.qq.com/cgi-bin/fastregisterauth gives: a ticket.
+        ``copy_wx_verify`` false: the 认证 is not copied (account/fastregister then answers
+        is_wx_verify_succ false: registered, not verified)."""
         ticket = secrets.token_hex(16)
         with self.lock:
-            self.fastregister_tickets[ticket] = official_appid
+            self.fastregister_tickets[ticket] = (official_appid, bool(copy_wx_verify))
         return ticket
 
     def fastregister(self, official_appid: str, body: dict) -> dict:
         # doc registerMiniprogramByOffiaccount {ticket} -> {appid, authorization_code,
         # is_wx_verify_succ, is_link_succ}; a bad or used ticket -> 61058
         with self.lock:
-            if self.fastregister_tickets.pop(body.get("ticket") or "", None) != official_appid:
+            found = self.fastregister_tickets.pop(body.get("ticket") or "", None)
+            if found is None or found[0] != official_appid:
                 raise WeChatError(61058)
+            verified = found[1]
         created = self.authorize(push=False)
         return {"appid": created["appid"], "authorization_code": created["auth_code"],
-                "is_wx_verify_succ": "true", "is_link_succ": "true"}
+                "is_wx_verify_succ": "true" if verified else "false", "is_link_succ": "true"}
 
     def register_enterprise(self, body: dict) -> dict:
         # fastregisterenterpriseweapp, new version (community notice 0004829e9105005ce7d480e6561401:

@@ -261,6 +261,16 @@ def fast_register_enterprise(res: Resources, platform, launch, gate_id: str, att
     return "task-created"
 
 
+def fastregister_by_official_account(res: Resources, platform, launch, gate_id: str, attempt: int) -> str:
+    """复用公众号资质快速注册: send the 公众号's admin WeChat's fastregisterauth link, whose redirect
+    comes back to the receiver (/wechat/fastregistered/…), which registers and records the result
+    (launch/app/fastregister_reuse.py). The 公众号 must have authorised the platform with
+    permission set 27; else a note says so and the gate stays manual."""
+    from launch.app.fastregister_reuse import send_link
+
+    return send_link(res, platform, launch, gate_id, attempt)
+
+
 def set_profile(res: Resources, platform, launch, gate_id: str, attempt: int) -> str:
     """设置小程序基本信息: name, avatar, introduction and categories from the intake, each only when
     WeChat does not have it yet (launch/app/profile_action.py)."""
@@ -271,5 +281,5 @@ def set_profile(res: Resources, platform, launch, gate_id: str, attempt: int) ->
 
 ACTIONS = {"submit_audit": submit_audit, "release": release, "create_icp_verifytask": create_icp_verifytask,
            "apply_icp_filing": apply_icp_filing, "fast_register_enterprise": fast_register_enterprise,
-           "set_profile": set_profile}
-BEFORE_APPID = {"fast_register_enterprise"}  # actions that make the mini program (no app id yet)
+           "set_profile": set_profile, "fastregister_by_official_account": fastregister_by_official_account}
+BEFORE_APPID = {"fast_register_enterprise", "fastregister_by_official_account"}  # actions that make the mini program (no app id yet)

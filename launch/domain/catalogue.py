@@ -103,7 +103,7 @@ class Gate(BaseModel):
     # What the tool does on WeChat when the gate opens, where a third-party platform is
     # configured (launch/app/wechat_actions.py); the gate then waits as always.
     action: Literal["submit_audit", "release", "create_icp_verifytask", "apply_icp_filing",
-                    "fast_register_enterprise", "set_profile"] | None = None
+                    "fast_register_enterprise", "set_profile", "fastregister_by_official_account"] | None = None
     # A boolean setting that turns this gate on (WEAPP_LAUNCH_<SWITCH>); off drops the gate.
     switch: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
 

@@ -13,6 +13,15 @@ GET /wechat/authorized[/{launch}/{state}]?auth_code=…&expires_in=…   WeChat'
     a mini program yet, records the app id on it. The auth code is burnt (a replay is refused
     before WeChat is asked again) and never logged (the log line has no query string).
 
+GET /wechat/fastregistered/{launch}/{state}?ticket=…   WeChat's redirect after the 公众号's admin
+    confirmed the fast registration reusing the 公众号's qualifications (fastregisterauth; the
+    link is the action of gate official-account-authorization, launch/app/fastregister_reuse.py).
+    ``state`` is a link token signed for that gate attempt. The ticket is taken as a nonce BEFORE
+    account/fastregister is called (off the event loop), so one ticket is never used twice; the
+    result decides official-account-authorization and fast-registration (channel wechat-api) and
+    the new mini program's authorization_code is exchanged with api_query_auth. The ticket is
+    never logged.
+
 Refusals are HTML pages (no stack trace), 4xx; without a configured platform: 409 naming the
 missing settings.
 """
@@ -28,6 +37,8 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from launch.app import fastregister_reuse as reuse
+from launch.app.decisions import DecisionRefused
 from launch.app.inbox import take_nonces
 from launch.app.links import LinkError, make_token, verify_token
 from launch.receiver.errors import PageRefused, Refused
@@ -238,3 +249,67 @@ async def _authorized(request: Request, state: ReceiverState, launch: str | None
         missing=permission_rows([i for i in REQUIRED_SETS if i not in granted]), notes=notes, nonce=nonce)
     request.scope["weapp_reason"] = "authorized"
     return page_response(doc, 200, nonce)
+
+
+TICKET = re.compile(r"^[0-9A-Za-z@_.\-]{8,512}$")
+FASTREGISTER_TITLE = "复用公众号快速注册 / Fast registration with the 公众号"
+FASTREGISTER_PAGES: dict[str, tuple[int, str, str]] = {  # status -> (HTTP status, zh, en)
+    "registered": (200, "小程序已注册并完成认证，无需再操作。", "The mini program is registered and verified: nothing more "
+                   "is needed."),
+    "unverified": (200, "小程序已注册，但认证未能复用，需重新提交认证（运营会跟进）。", "The mini program is registered, but "
+                   "the 认证 could not be copied: it is resubmitted (our team follows up)."),
+    "failed": (200, "微信未能注册小程序，运营会核对资料后重新发起。", "WeChat did not register the mini program: our team "
+               "checks the details and starts again."),
+    "already-done": (409, "此授权已处理过，快速注册已完成，无需再操作。", "This authorisation was already handled: the fast "
+                     "registration is done, nothing more is needed."),
+    "ticket-used": (409, "此授权凭证已处理过；快速注册尚未完成，请重新打开授权链接。", "This ticket was already handled and "
+                    "the fast registration is not done: open the authorisation link again."),
+    "ticket-invalid": (400, "授权凭证无效、已过期或已使用，请重新打开授权链接。", "The authorisation ticket is invalid, expired "
+                       "or used: open the authorisation link again."),
+    "not-authorised": (409, "公众号尚未授权第三方平台快速注册小程序（权限集 27），请先完成授权。", "The 公众号 has not "
+                       "authorised the platform to register mini programs (permission set 27): authorise it first."),
+    "busy": (503, "微信暂时无法处理，请稍后重新打开授权链接。", "WeChat could not take it now: open the authorisation link "
+             "again later."),
+    "no-launch": (404, "未找到上线任务。", "The launch was not found."),
+}
+
+
+def _fastregister_page(request: Request, status: str, appid: str | None, notes: list[str]):
+    code, zh, en = FASTREGISTER_PAGES[status]
+    nonce = new_nonce()
+    doc = _environment().get_template("wechat_fastregistered.html.j2").render(title=FASTREGISTER_TITLE, cls="ok" if code == 200 else "bad", zh=zh, en=en, appid=appid,
+        notes=[n for n in notes if n], nonce=nonce)
+    request.scope["weapp_reason"] = f"fastregistered-{status}"
+    return page_response(doc, code, nonce)
+
+
+@router.get(reuse.FASTREGISTERED_PATH + "/{launch}/{token}")
+async def fastregistered(request: Request, launch: str, token: str, _: bytes = Depends(capped_body),
+                         state: ReceiverState = Depends(get_state)):
+    q = request.query_params
+    if len(q.getlist("ticket")) > 1:
+        raise _refuse(400, "bad-ticket", "授权凭证重复 / more than one ticket", FASTREGISTER_TITLE)
+    ticket = (q.get("ticket") or "").strip()
+    if not ticket:
+        raise _refuse(400, "missing-ticket", "缺少授权凭证（ticket）：请从微信授权页完成确认 / the authorisation ticket "
+                      "is missing: confirm on WeChat's page", FASTREGISTER_TITLE)
+    if not TICKET.match(ticket):
+        raise _refuse(400, "bad-ticket", "授权凭证格式错误 / the authorisation ticket is malformed", FASTREGISTER_TITLE)
+    try:
+        claims = verify_token(token, launch, reuse.STATE_GATE, state.res.now(), state.link_keys())
+    except LinkError as exc:
+        raise _refuse(400, exc.reason, exc.message, "链接无效 / Link not valid") from None
+    platform = _platform(state)
+    entries = [(reuse.TICKET_SCOPE, reuse.ticket_digest(ticket))]
+    if not await run_in_threadpool(take_nonces, state.res, entries, reuse.TICKET_TTL_SECONDS):
+        passed = await run_in_threadpool(reuse.registered, state.res, launch)
+        return _fastregister_page(request, "already-done" if passed else "ticket-used", None, [
+            "同一授权凭证只处理一次 / one ticket is handled once"])
+    try:
+        done = await run_in_threadpool(reuse.complete, state.res, platform, launch, claims.attempt, ticket)
+    except (NoVerifyTicket, TokenRefreshTimeout) as exc:
+        raise _wechat_refusal(exc) from None
+    except DecisionRefused as exc:  # the launch moved on (another path, a gate staff decided): say what
+        raise _refuse(409, "decision-refused", f"无法登记结果 / the result could not be recorded: {exc}",
+                      FASTREGISTER_TITLE) from None
+    return _fastregister_page(request, done.status, done.appid, done.notes)
