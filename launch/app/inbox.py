@@ -380,6 +380,8 @@ def _apply(res: Resources, row, finish: Callable[[int, InboxResult, str | None, 
         from launch.app.reconcile import filed_decision
 
         plan = filed_decision(res, res.wechat, launch.id, launch.appid, decided_by=DECIDED_BY)
+    if plan.name_reviewed:
+        return _name_reviewed(res, row, launch, plan)
     if not plan.decisions:
         finish(row.id, InboxResult.NOTED, plan.note, launch.id)
         return ApplyOutcome(row.id, InboxResult.NOTED, launch.id, plan.note)
@@ -413,6 +415,30 @@ def _apply(res: Resources, row, finish: Callable[[int, InboxResult, str | None, 
     # decisions were written: mark the row now, not with the batch
     _finish(res, row.id, outcome, detail, launch.id)
     return ApplyOutcome(row.id, outcome, launch.id, detail)
+
+
+def _name_reviewed(res: Resources, row, launch, plan: Plan) -> ApplyOutcome:
+    """wxa_nickname_audit: WeChat reviewed the name the tool set. The profile gate's action runs
+    again — it asks api_wxa_querynickname, then decides the gate or notes the rejection, exactly
+    as the watcher's retry would — and a decision it records is resumed at once."""
+    from launch.app.decisions import resume_recorded
+    from launch.app.wechat_actions import act
+
+    gates = [g.id for g in res.catalogue.gates.values() if g.action == "set_profile"]
+    step = next((s for s in reversed(res.store.steps_for(launch.id)) if s.step in gates and s.status == "waiting"),
+                None)
+    if step is None or res.store.get_decision(launch.id, step.step, step.attempt) is not None:
+        detail = f"{plan.note}；无等待中的基本信息关卡 / no profile gate waits"
+        _finish(res, row.id, InboxResult.NOTED, detail, launch.id)
+        return ApplyOutcome(row.id, InboxResult.NOTED, launch.id, detail)
+    what = act(res, launch.id, step.step, step.attempt)
+    decided = res.store.get_decision(launch.id, step.step, step.attempt) is not None
+    if decided:
+        resume_recorded(res, launch_id=launch.id, gate_id=step.step)
+    detail = f"{plan.note}；{step.step}#{step.attempt}: {what}"
+    result = InboxResult.APPLIED if decided else InboxResult.NOTED
+    _finish(res, row.id, result, detail, launch.id)
+    return ApplyOutcome(row.id, result, launch.id, detail)
 
 
 def _finish_many(res: Resources, marks: list[tuple[int, InboxResult, str | None, str | None]]) -> None:

@@ -74,6 +74,7 @@ __all__ = [
     "FastRegisterResult",
     "IcpFilingResult",
     "IcpVerifyResult",
+    "NicknameAudit",
     "OpenedPush",
     "PushEvent",
     "UnknownEvent",
@@ -477,6 +478,24 @@ class AuditDelay(_Audit):
         return f"audit_delay:{self.to_user_name}:{_k(self.delay_time)}:{_k(self.create_time)}"
 
 
+class NicknameAudit(_Audit):
+    """名称审核结果事件推送 (wxa_nickname_audit, on the message-event URL): WeChat's review of a
+    name the platform set with setnickname. ret 3 passed, 2 rejected (with reason). Doc:
+    developers.weixin.qq.com/doc/oplatform/Third-party_Platforms/2.0/api/Mini_Program_Basic_Info/wxa_nickname_audit.html"""
+
+    kind: Literal["nickname_audit"] = "nickname_audit"
+    ret: OptInt = Field(default=None, alias="ret")
+    nickname: OptStr = Field(default=None, alias="nickname")
+    reason: OptStr = Field(default=None, alias="reason")
+
+    _discriminators: ClassVar[dict[str, str]] = {"MsgType": "event", "Event": "wxa_nickname_audit"}
+    _required_any: ClassVar[tuple[str, ...]] = ("ret",)
+
+    @property
+    def event_key(self) -> str:
+        return f"nickname_audit:{self.to_user_name}:{_k(self.ret)}:{_k(self.create_time)}"
+
+
 def _info_fields(v: Any) -> Any:
     if v is None or (isinstance(v, str) and not v.strip()):
         return {}
@@ -677,7 +696,8 @@ class UnknownEvent(BaseModel):
 
 
 AnyEvent = Union[
-    AuditSuccess, AuditFail, AuditDelay, FastRegisterResult, IcpVerifyResult, IcpFilingResult, UnknownEvent
+    AuditSuccess, AuditFail, AuditDelay, NicknameAudit, FastRegisterResult, IcpVerifyResult, IcpFilingResult,
+    UnknownEvent,
 ]
 PushEvent = Annotated[AnyEvent, Field(discriminator="kind")]
 # Re-validates a stored `event.model_dump()` (python names) into its model.
@@ -692,6 +712,7 @@ _BY_EVENT: dict[str, type[_Wire]] = {
     "weapp_audit_success": AuditSuccess,
     "weapp_audit_fail": AuditFail,
     "weapp_audit_delay": AuditDelay,
+    "wxa_nickname_audit": NicknameAudit,
 }
 
 

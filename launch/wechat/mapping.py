@@ -35,6 +35,8 @@ What each push means (shared/domain.md, "Events a server receives"):
   are "not filed" WITH what is missing (get_icp_entrance_info's status enum: 1025 小程序信息未填,
   1026 小程序类目未填, 1027 both, 1028–1031 the same plus 小程序未认证): the note names it and
   what to do (NOT_FILED_MISSING), instead of a plain "not filed".
+- wxa_nickname_audit (WeChat reviewed a name the tool set) -> ``name_reviewed``: the caller runs
+  the mini-program-profile gate's action again, which asks api_wxa_querynickname and decides.
 - anything else: stored and acknowledged, never acted on.
 """
 
@@ -51,6 +53,7 @@ from launch.wechat.events import (
     FastRegisterResult,
     IcpFilingResult,
     IcpVerifyResult,
+    NicknameAudit,
 )
 
 __all__ = [
@@ -132,6 +135,7 @@ class Plan:
     lookups: tuple[Lookup, ...] = ()
     acted_on: bool = True  # False for unknown events: stored, never acted on
     filed: bool = False  # WeChat says filed (status 6): bureau-review is approved once the number is known
+    name_reviewed: bool = False  # WeChat reviewed the name the tool set: its profile action runs again
 
 
 def _clip(text: str | None, limit: int) -> str:
@@ -164,6 +168,12 @@ def plan_for(event) -> Plan:
                        lookups=_audit_lookups(event))
     if isinstance(event, AuditDelay):
         return replace(review_plan("delayed", reason=event.reason), lookups=_audit_lookups(event))
+    if isinstance(event, NicknameAudit):
+        # The name is one field of the profile gate: the tool's profile action asks WeChat
+        # (api_wxa_querynickname) and decides the gate, as the watcher's retry does.
+        verdict = {3: "通过 / passed", 2: "驳回 / rejected"}.get(event.ret or 0, f"ret={event.ret}")
+        return Plan(note=f"微信名称审核{verdict} / WeChat's review of the name: {verdict}", lookups=_audit_lookups(event),
+                    name_reviewed=True)
     if isinstance(event, FastRegisterResult):
         return fastregister_plan(event)
     if isinstance(event, IcpVerifyResult):

@@ -30,6 +30,7 @@ from launch.wechat.events import (
     FastRegisterResult,
     IcpFilingResult,
     IcpVerifyResult,
+    NicknameAudit,
     UnknownEvent,
 )
 from launch.wechat.mapping import DECIDED_BY, decisions_for, note_for, plan_for
@@ -238,6 +239,7 @@ CASES = [
     (AuditSuccess.from_fields({"ToUserName": GH, "SuccTime": "1"}), [("code-review", "passed")]),
     (audit_fail("不符合规范"), [("code-review", "failed")]),
     (AuditDelay.from_fields({"ToUserName": GH, "DelayTime": "1"}), []),
+    (NicknameAudit.from_fields({"ToUserName": GH, "ret": "3"}), []),  # the profile action decides (inbox)
     (fast(0), [("subject-info", "submitted")]),  # the legal person's face-check path, not reuse
     (fast(89249, appid=None, msg="任务执行中"), []),
     (IcpVerifyResult.from_fields({"task_id": "t", "verify_appid": WX, "result": 3}), [("face-verification", "passed")]),
@@ -260,6 +262,7 @@ CASES = [
 def test_mapping(event, expected):
     got = decisions_for(event)
     assert [(g, d["outcome"]) for g, d in got] == expected
+    assert plan_for(event).name_reviewed == isinstance(event, NicknameAudit)
     for gate, data in got:
         assert data["decided_by"] == DECIDED_BY
         default_catalogue().validate_form(gate, data)  # every mapped decision passes its gate's form

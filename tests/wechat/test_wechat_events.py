@@ -26,6 +26,7 @@ from launch.wechat.events import (
     FastRegisterResult,
     IcpFilingResult,
     IcpVerifyResult,
+    NicknameAudit,
     UnknownEvent,
     extract_encrypt,
     load_document,
@@ -53,6 +54,17 @@ AUDIT_FAIL_XML = """<xml>
 <Reason><![CDATA[1:账号信息不符合规范:<br>(1):包含色情因素<br>]]></Reason>
 <FailTime>1488856591</FailTime>
 <ScreenShot>xxx|yyy|zzz</ScreenShot>
+</xml>""".encode()
+
+NICKNAME_AUDIT_XML = """<xml>
+<ToUserName><![CDATA[gh_fb9688c2a4b2]]></ToUserName>
+<FromUserName><![CDATA[od1P50M-fNQI5Gcq-trm4a7apsU8]]></FromUserName>
+<CreateTime>1488856741</CreateTime>
+<MsgType><![CDATA[event]]></MsgType>
+<Event><![CDATA[wxa_nickname_audit]]></Event>
+<ret>2</ret>
+<nickname><![CDATA[昵称]]></nickname>
+<reason><![CDATA[驳回原因]]></reason>
 </xml>""".encode()
 
 AUDIT_DELAY_XML = b"""<xml>
@@ -112,6 +124,7 @@ SAMPLES = {
     AuditSuccess: AUDIT_SUCCESS_XML,
     AuditFail: AUDIT_FAIL_XML,
     AuditDelay: AUDIT_DELAY_XML,
+    NicknameAudit: NICKNAME_AUDIT_XML,
     FastRegisterResult: FAST_REGISTER_XML,
     IcpVerifyResult: ICP_VERIFY_XML,
     IcpFilingResult: ICP_FILING_XML,
@@ -156,6 +169,12 @@ def test_audit_fail_without_screenshots():
     assert parse_event(body).screenshots == []
     body = AUDIT_FAIL_XML.replace(b"<ScreenShot>xxx|yyy|zzz</ScreenShot>", b"")
     assert parse_event(body).screenshots == []
+
+
+def test_nickname_audit():
+    e = parse_event(NICKNAME_AUDIT_XML)
+    assert isinstance(e, NicknameAudit) and e.ret == 2 and e.nickname == "昵称" and e.reason == "驳回原因"
+    assert e.to_user_name == "gh_fb9688c2a4b2" and e.event_key == "nickname_audit:gh_fb9688c2a4b2:2:1488856741"
 
 
 def test_audit_delay():
@@ -283,7 +302,7 @@ def test_component_verify_ticket_is_unknown():
     "body,raw_type",
     [
         (b"<xml><InfoType>authorized</InfoType><AuthorizerAppid>wxa</AuthorizerAppid></xml>", "authorized"),
-        (b"<xml><MsgType>event</MsgType><Event>wxa_nickname_audit</Event></xml>", "wxa_nickname_audit"),
+        (b"<xml><MsgType>event</MsgType><Event>wxa_privacy_apply</Event></xml>", "wxa_privacy_apply"),
         (b"<xml><ToUserName>gh_1</ToUserName><MsgType>text</MsgType><Content>hi</Content></xml>", ""),
         (b'{"InfoType": "notify_3rd_wxa_auth", "taskid": "x"}', "notify_3rd_wxa_auth"),
         # an audit Event name under another MsgType is not an audit result
@@ -627,6 +646,8 @@ def _build(cls, **strategies):
             screenshots=st.lists(_ID, max_size=4),
         ),
         _build(AuditDelay, to_user_name=_ID, create_time=_TIME, delay_time=_TIME, reason=st.none() | _TEXT),
+        _build(NicknameAudit, to_user_name=_ID, create_time=_TIME, ret=st.integers(0, 9),
+               nickname=st.none() | _TEXT, reason=st.none() | _TEXT),
         _build(
             FastRegisterResult,
             component_appid=st.none() | _ID,

@@ -175,3 +175,53 @@ def test_without_a_platform_the_profile_stays_a_manual_gate(tmp_path, standin):
     assert w.res.store.get_decision(launch_id, GATE, 1) is None
     assert not w.res.store.get_step(launch_id, GATE, 1).note
     assert standin.calls() == 0
+
+
+def _name_review_push(world, launch_id: str, ret: int, reason: str = ""):
+    """WeChat's wxa_nickname_audit push about this launch's mini program, as the receiver parses it."""
+    from launch.wechat.events import parse_event
+
+    original_id = world.res.store.get_launch(launch_id).original_id
+    return parse_event(
+        f"<xml><ToUserName><![CDATA[{original_id}]]></ToUserName><FromUserName><![CDATA[o1]]></FromUserName>"
+        f"<CreateTime>1700000000</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        f"<Event><![CDATA[wxa_nickname_audit]]></Event><ret>{ret}</ret>"
+        f"<nickname><![CDATA[阿克米官方商城]]></nickname><reason><![CDATA[{reason}]]></reason></xml>")
+
+
+def test_wechats_name_review_push_decides_the_gate_at_once(world, standin):
+    """No wait for the watcher: the push runs the profile action again, which asks WeChat and
+    decides; the same push again changes nothing."""
+    from launch.app.inbox import accept_push, apply_pending
+
+    avatar_file(world)
+    launch_id = launch_with(world, name="阿克米官方商城", licence_scan=True)
+    until_waiting(world, launch_id, f"{GATE}-1")
+    store = world.res.store
+    standin.control("nickname_audit", appid=APPID, result="pass")
+    row, created = accept_push(world.res, _name_review_push(world, launch_id, 3), path_appid=APPID)
+    assert created
+    [outcome] = [o for o in apply_pending(world.res) if o.inbox_id == row.id]
+    world.orch.drain()
+    assert outcome.result == "applied" and outcome.launch_id == launch_id, outcome
+    decision = store.get_decision(launch_id, GATE, 1)
+    assert decision.channel == "wechat-api" and decision.payload["name"] == "阿克米官方商城"
+    assert f"{GATE}-1" not in world.waiting(launch_id)
+    assert standin.calls("/wxa/setnickname", APPID) == 1  # asked, not set again
+
+    again, created = accept_push(world.res, _name_review_push(world, launch_id, 3), path_appid=APPID)
+    assert not created and again.id == row.id  # WeChat's retry of the same push: one row
+
+
+def test_a_rejected_name_push_leaves_a_note_and_no_decision(world, standin):
+    from launch.app.inbox import accept_push, apply_pending
+
+    avatar_file(world)
+    launch_id = launch_with(world, name="阿克米官方商城", licence_scan=True)
+    until_waiting(world, launch_id, f"{GATE}-1")
+    standin.control("nickname_audit", appid=APPID, result="fail", reason="材料不足 / not enough material")
+    row, _ = accept_push(world.res, _name_review_push(world, launch_id, 2, "材料不足"), path_appid=APPID)
+    [outcome] = [o for o in apply_pending(world.res) if o.inbox_id == row.id]
+    assert outcome.result == "noted" and "refused:name-review" in (outcome.detail or ""), outcome
+    assert world.res.store.get_decision(launch_id, GATE, 1) is None
+    assert "not enough material" in world.res.store.get_step(launch_id, GATE, 1).note
