@@ -47,17 +47,31 @@ def test_staff_resume_form_in_the_prefect_ui(stack):
             page.screenshot(path=str(SCREENSHOTS / "prefect-ui-login.png"), full_page=True)
             page.get_by_role("button", name="Login").click()
             password.wait_for(state="detached", timeout=30_000)
-            page.goto(started["url"])  # the URL `weapp-launch start` prints
-            page.get_by_role("button", name="Resume").first.click()
-            dialog = page.get_by_role("dialog")
-            # The form carries our gate description: what to do, by when, and the CLI alternative.
-            dialog.get_by_text("Email activation (attempt 1)").wait_for(timeout=30_000)
-            assert launch_id in dialog.inner_text()
-            dialog.locator("textarea").first.fill("王经理")
-            page.screenshot(path=str(SCREENSHOTS / "prefect-ui-resume-form.png"), full_page=True)
-            dialog.get_by_role("button", name="Submit").click()
-            wait_for(lambda: stack_resources().store.get_decision(launch_id, "email-activation", 1), 120,
-                     "the UI decision to reach the store")
+            def submit_in_the_ui(attempt: int) -> None:
+                page.goto(started["url"])  # the URL `weapp-launch start` prints
+                page.get_by_role("button", name="Resume").first.click()
+                dialog = page.get_by_role("dialog")
+                # The form carries our gate description: what to do, by when, and the CLI alternative.
+                dialog.get_by_text("Email activation (attempt 1)").wait_for(timeout=30_000)
+                assert launch_id in dialog.inner_text()
+                dialog.locator("textarea").first.fill("王经理")
+                page.screenshot(path=str(SCREENSHOTS / f"prefect-ui-resume-form-{attempt}.png"), full_page=True)
+                dialog.get_by_role("button", name="Submit").click()
+
+            def decided():
+                return stack_resources().store.get_decision(launch_id, "email-activation", 1)
+
+            submit_in_the_ui(1)
+            # Prefect's server on SQLite can answer a resume "database is locked" when the machine is
+            # saturated (its server log says so; the UI shows the error and the run stays paused).
+            # Staff then submit again: so does this test, once, and only if the run is still parked.
+            try:
+                wait_for(decided, 60, "the UI decision to reach the store")
+            except AssertionError:
+                page.screenshot(path=str(SCREENSHOTS / "prefect-ui-after-submit-1.png"), full_page=True)
+                assert parked_at(run_id, "email-activation-1"), "the run left the gate but no decision was recorded"
+                submit_in_the_ui(2)
+                wait_for(decided, 120, "the UI decision to reach the store (submitted again)")
         finally:
             browser.close()
 
