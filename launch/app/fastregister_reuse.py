@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import quote
@@ -30,6 +31,7 @@ from urllib.parse import quote
 from launch.app.links import make_token
 from launch.domain.forms import APPID
 from launch.app.resources import Resources
+from launch.app.wechat_actions import send_client_link
 from launch.domain.vocabulary import DecisionChannel
 
 log = logging.getLogger("weapp_launch.fastregister")
@@ -44,6 +46,7 @@ PERMISSION_SET = 27  # 快速注册小程序
 TICKET_USED = 61058  # WeChat: the ticket is invalid, expired or used (retries < 5 s apart count as used)
 DECIDED_BY = "微信接口 / WeChat API (fastregister)"  # decided_by: at most 40 characters
 OA_FIELD = "registration.official_account.appid"
+LINK_PLACEHOLDER = re.compile(r"\[\[fastregister-link:([a-z0-9][a-z0-9-]{0,63}):([1-9][0-9]{0,3}):(wx[0-9a-f]{16})\]\]")
 
 
 def ticket_digest(ticket: str) -> str:
@@ -89,6 +92,39 @@ def redirect_uri(res: Resources, launch_id: str, attempt: int, now: datetime | N
             f"{quote(launch_id, safe='')}/{quote(state, safe='')}")
 
 
+def link_placeholder(launch_id: str, attempt: int, appid: str) -> str:
+    """What the outbox keeps where the fastregisterauth link goes (its redirect's state is a
+    credential, signed only when the alert is delivered)."""
+    link = f"[[fastregister-link:{launch_id}:{attempt}:{appid}]]"
+    if not LINK_PLACEHOLDER.fullmatch(link):
+        raise ValueError(f"not a launch id, attempt and 公众号 app id: {launch_id!r}, {attempt!r}, {appid!r}")
+    return link
+
+
+def render_link_placeholders(res: Resources, text: str, now: datetime, *, live: bool = True) -> str:
+    """Each fastregister placeholder in ``text`` as WeChat's fastregisterauth link, its state
+    signed ``now``; an attempt already decided or superseded (or no platform any more) gets the
+    dead-link note instead. For the channels only: never written back to the store."""
+    from launch.app.links import DEAD_LINK_TEXT, LinkError, check_live
+    from launch.wechat.platform.registration import fastregisterauth_link
+
+    def fresh(m) -> str:
+        launch_id, attempt, appid = m.group(1), int(m.group(2)), m.group(3)
+        component_appid = res.settings.wechat_component_appid
+        if not component_appid:
+            return DEAD_LINK_TEXT
+        if live:
+            try:
+                check_live(res.store, launch_id, AUTH_GATE, attempt)
+            except LinkError:
+                return DEAD_LINK_TEXT
+            except Exception:  # noqa: BLE001 - the receiver checks the state again; a store hiccup must not stop the alert
+                pass
+        return fastregisterauth_link(component_appid, appid, redirect_uri(res, launch_id, attempt, now))
+
+    return LINK_PLACEHOLDER.sub(fresh, text)
+
+
 def send_link(res: Resources, platform, launch, gate_id: str, attempt: int) -> str:
     """The action of ``official-account-authorization``: the 公众号 admin gets WeChat's
     fastregisterauth link (an alert to the client). Returns what happened."""
@@ -103,17 +139,16 @@ def send_link(res: Resources, platform, launch, gate_id: str, attempt: int) -> s
     if not ok:
         res.store.annotate_step(launch.id, gate_id, attempt, note=note)
         return "manual:not-authorised"
-    link = platform.registration.fastregisterauth_link(appid, redirect_uri(res, launch.id, attempt))
     res.store.annotate_step(launch.id, gate_id, attempt, note=(
         f"复用公众号快速注册的授权链接已发给公众号管理员；确认后工具自动注册并登记结果 / the fastregisterauth link was "
         f"sent to the 公众号's admin (appid {appid}); once they confirm, the tool registers and records the result"))
-    res.store.enqueue_alert(
-        dedupe_key=f"{launch.id}:{gate_id}:{attempt}:fastregister-link", rung="authorize-link",
+    # The link's redirect holds a signed state: the outbox keeps a placeholder, the deliverer signs it.
+    send_client_link(
+        res, launch.id, gate_id, attempt, kind="fastregister-link", link=link_placeholder(launch.id, attempt, appid),
         title="请公众号管理员确认复用资质快速注册小程序 / the 公众号 admin confirms the fast registration",
-        body=(f"请公众号管理员用本人微信打开以下链接（或扫描其二维码），确认复用公众号资质快速注册小程序：{link}\n"
-              f"Ask the 公众号's administrator to open this link in their WeChat (or scan its QR code) and confirm "
-              f"the fast registration of the mini program with the 公众号's qualifications: {link}"),
-        launch_id=launch.id, tags=("client", "ops"), created_at=res.now())
+        ask_zh="请公众号管理员用本人微信打开以下链接（或扫描其二维码），确认复用公众号资质快速注册小程序",
+        ask_en=("Ask the 公众号's administrator to open this link in their WeChat (or scan its QR code) and confirm "
+                "the fast registration of the mini program with the 公众号's qualifications"))
     return "link-sent"
 
 

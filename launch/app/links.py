@@ -247,4 +247,8 @@ def render_links(res: Resources, text: str, now: datetime | None = None, *, live
         text = _LEGACY_LINK.sub(legacy, text)
     if "[[staff-link:" in text:
         text = PLACEHOLDER.sub(lambda m: fresh(m.group(1), m.group(2), int(m.group(3))), text)
+    if "[[fastregister-link:" in text:  # WeChat's page whose redirect carries a signed state
+        from launch.app.fastregister_reuse import render_link_placeholders
+
+        text = render_link_placeholders(res, text, now, live=live)
     return text

@@ -26,6 +26,17 @@ ACTOR = "微信开放平台 / WeChat platform"
 MANUAL = "manual"  # no platform, or no mini-program yet: the gate is decided by staff or a push
 
 
+def send_client_link(res: Resources, launch_id: str, gate_id: str, attempt: int, *, kind: str, link: str,
+                     title: str, ask_zh: str, ask_en: str) -> None:
+    """Alert the client (and ops) with a WeChat page someone on their side opens — the legal
+    person's registration consent, the 公众号 admin's fastregisterauth — once per gate attempt.
+    ``link`` is WeChat's URL, or a placeholder the deliverer turns into one (see links.render_links)."""
+    res.store.enqueue_alert(
+        dedupe_key=f"{launch_id}:{gate_id}:{attempt}:{kind}", rung="authorize-link", title=title,
+        body=f"{ask_zh}：{link}\n{ask_en}: {link}", launch_id=launch_id, tags=("client", "ops"),
+        created_at=res.now())
+
+
 def act(res: Resources, launch_id: str, gate_id: str, attempt: int) -> str:
     """Run the gate's action; returns what happened (for the run's log and the tests)."""
     gate = res.catalogue.gate(gate_id)
@@ -251,13 +262,12 @@ def fast_register_enterprise(res: Resources, platform, launch, gate_id: str, att
         f"已向微信发起代注册，授权链接已发给客户（{LINK_VALID_HOURS} 小时内有效）/ registration task created, the "
         f"authorisation link sent to the client (valid {LINK_VALID_HOURS} h): taskid={taskid} link={link}"))
     if link:
-        res.store.enqueue_alert(
-            dedupe_key=f"{launch.id}:{gate_id}:{attempt}:authorize-link", rung="authorize-link",
+        send_client_link(
+            res, launch.id, gate_id, attempt, kind="authorize-link", link=link,
             title="请法人 24 小时内完成小程序注册授权 / the legal person authorises the registration within 24 h",
-            body=(f"请法人用本人微信打开以下链接（或扫描其二维码）完成授权验证，{LINK_VALID_HOURS} 小时内有效：{link}\n"
-                  f"Ask the legal person to open this link in their own WeChat (or scan its QR code) and confirm "
-                  f"within {LINK_VALID_HOURS} hours: {link}"),
-            launch_id=launch.id, tags=("client", "ops"), created_at=res.now())
+            ask_zh=f"请法人用本人微信打开以下链接（或扫描其二维码）完成授权验证，{LINK_VALID_HOURS} 小时内有效",
+            ask_en=("Ask the legal person to open this link in their own WeChat (or scan its QR code) and confirm "
+                    f"within {LINK_VALID_HOURS} hours"))
     return "task-created"
 
 

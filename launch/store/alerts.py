@@ -101,10 +101,10 @@ class AlertRepository(UnitOfWork):
         It becomes due at ``send_after`` (default now). Returns (row, created).
 
         The outbox holds no credential: a title or body with a signed link token in it
-        (``token=…``) is refused; put ``launch.app.links.link_placeholder(...)`` where the link
+        (``token=…``, or bare, as in a redirect's path) is refused; put ``launch.app.links.link_placeholder(...)`` where the link
         goes and the deliverer signs a fresh one.
         """
-        if _LINK_TOKEN.search(title) or _LINK_TOKEN.search(body):
+        if any(pattern.search(text) for pattern in (_LINK_TOKEN, _BARE_TOKEN) for text in (title, body)):
             raise ValueError("an outbox alert must not hold a signed link token; store launch.app.links.link_placeholder "
                              "and let the deliverer sign the link / 提醒正文不得包含链接令牌")
         created = _aware(created_at, "created_at") if created_at else _now()

@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from launch.app.links import DEAD_LINK_TEXT, LinkError, check_live, verify_token
+from launch.app.links import DEAD_LINK_TEXT, LinkError, check_live, make_token, verify_token
 from launch.settings import SecretFileError, Settings, load_or_create_secret_file
 from launch.app.watcher import watch_once
 from tests.notifiers.conftest import http_endpoint, smtp_server  # noqa: F401  (fixtures)
@@ -129,7 +129,9 @@ def test_no_outbox_row_holds_a_usable_link_token(watch_env, smtp_server, http_en
 
 def test_the_store_refuses_an_alert_body_with_a_token(watch_env):
     store = watch_env.store
-    for body in ("x https://r/gates/l-1/content?token=k1.bC0x.c2ln y", "https://r/gates/l-1/content?token=bC0x.c2ln"):
+    bare = make_token("l-1", "content", 1, at(2026, 10, 4), watch_env.settings.link_keys())
+    for body in ("x https://r/gates/l-1/content?token=k1.bC0x.c2ln y", "https://r/gates/l-1/content?token=bC0x.c2ln",
+                 f"https://mp.weixin.qq.com/x?redirect_uri=https%3A%2F%2Fr%2Fwechat%2Ffastregistered%2Fl-1%2F{bare}"):
         with pytest.raises(ValueError, match="token"):
             store.enqueue_alert(dedupe_key=f"k-{len(body)}", rung="notice", title="t", body=body)
     assert store.list_alerts() == []

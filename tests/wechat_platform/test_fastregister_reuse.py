@@ -15,9 +15,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import inspect, text
 
 from devtools.stack import free_port
 from launch.app.fastregister_reuse import AUTH_GATE, RESULT_GATE
+from launch.app.links import DEAD_LINK_TEXT, render_links
+from launch.store.alerts import _BARE_TOKEN as BARE_TOKEN
 from launch.wechat.platform.tokens import remember_ticket
 from tests.support.memory_env import World
 from tests.support.standin import AES_KEY, COMPONENT_APPID, SECRET, TOKEN
@@ -52,11 +55,22 @@ def authorise_official_account(w: World, standin, scopes: list[int] | None = Non
 
 
 def the_link(w: World, launch_id: str) -> str:
+    """The link as the admin receives it: the outbox keeps a placeholder (the redirect's state is a
+    credential), the deliverer renders WeChat's link with a state signed at send time."""
     [alert] = [a for a in w.res.store.list_alerts(launch_id=launch_id) if a.dedupe_key.endswith("fastregister-link")]
     assert "client" in alert.tags and "管理员" in alert.body and "administrator" in alert.body
-    links = {w[w.index("https://"):] for w in alert.body.split() if "fastregisterauth?" in w}
+    assert "fastregisterauth" not in alert.body and not BARE_TOKEN.search(alert.body)
+    sent = render_links(w.res, alert.body, dedupe_key=alert.dedupe_key)
+    links = {w[w.index("https://"):] for w in sent.split() if "fastregisterauth?" in w}
     [link] = links  # the same link in Chinese and English
     return link
+
+
+def stored_text(store) -> str:
+    """Every value of every row of every table, as text."""
+    with store.engine.connect() as conn:
+        return "\n".join(str(v) for table in inspect(conn).get_table_names()
+                         for row in conn.execute(text(f'SELECT * FROM "{table}"')) for v in row)
 
 
 def admin_confirms(w: World, standin, link: str, *, copy_wx_verify: bool = True) -> str:
@@ -100,6 +114,13 @@ def test_the_admins_confirmation_registers_and_decides_both_gates(world, standin
     seen += json.dumps([d.payload for d in world.res.store.history(launch_id)], ensure_ascii=False)
     seen += "".join(a.body for a in world.res.store.list_alerts())
     assert ticket not in seen
+    # nothing at rest holds the redirect's signed state, and the alert sent now says the link is done
+    state = urlsplit(back).path.rsplit("/", 1)[1]
+    stored = stored_text(world.res.store)
+    assert state not in stored and state.split(".")[2] not in stored and not BARE_TOKEN.search(stored)
+    [alert] = [a for a in world.res.store.list_alerts(launch_id=launch_id) if a.dedupe_key.endswith("fastregister-link")]
+    late = render_links(world.res, alert.body, dedupe_key=alert.dedupe_key)
+    assert DEAD_LINK_TEXT in late and "fastregisterauth" not in late
 
     # the same redirect again (a reload): nothing is asked of WeChat twice
     again = world.rec.http.get(back)
@@ -129,14 +150,15 @@ def test_a_forged_or_foreign_state_is_refused_and_wechat_not_asked(world, standi
 def test_a_replayed_ticket_is_used_once(world, standin):
     authorise_official_account(world, standin)
     launch_id = world.new_launch(path="reuse_official_account")
-    back = admin_confirms(world, standin, the_link(world, launch_id))
+    link = the_link(world, launch_id)
+    back = admin_confirms(world, standin, link)
     first = world.rec.http.get(back)
     assert first.status_code == 200
     second = world.rec.http.get(back)
     assert second.status_code == 409 and "已处理过" in second.text and "already" in second.text
     assert standin.calls(FASTREGISTER) == 1
     # a fresh ticket through the same link after the registration passed: WeChat is not asked again
-    fresh = admin_confirms(world, standin, the_link(world, launch_id))
+    fresh = admin_confirms(world, standin, link)
     third = world.rec.http.get(fresh)
     assert third.status_code == 409 and "快速注册已完成" in third.text
     assert standin.calls(FASTREGISTER) == 1

@@ -51,10 +51,24 @@ __all__ = [
     "FastRegisterResult",
     "LegacyEnterpriseRegistration",
     "RegistrationApi",
+    "fastregisterauth_link",
 ]
 
 FASTREGISTERAUTH_PAGE = "https://mp.weixin.qq.com/cgi-bin/fastregisterauth"
 _CREDIT_CODE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
+
+
+def fastregisterauth_link(component_appid: str, mp_appid: str, redirect_uri: str, *,
+                          copy_wx_verify: bool = True) -> str:
+    """WeChat's fastregisterauth page for the 公众号 ``mp_appid``: a URL only, no call (the
+    alert deliverer builds it at send time, when the redirect's state is signed)."""
+    query = urlencode({
+        "appid": mp_appid,
+        "component_appid": component_appid,
+        "copy_wx_verify": 1 if copy_wx_verify else 0,
+        "redirect_uri": redirect_uri,
+    })
+    return f"{FASTREGISTERAUTH_PAGE}?{query}"
 
 
 class EnterpriseRegistration(WeChatBody):
@@ -150,13 +164,7 @@ class RegistrationApi:
     def fastregisterauth_link(self, mp_appid: str, redirect_uri: str, *, copy_wx_verify: bool = True) -> str:
         """The page the 公众号's admin opens to let the platform register a mini program with the
         公众号's qualifications; WeChat redirects to ``redirect_uri?ticket=…``."""
-        query = urlencode({
-            "appid": mp_appid,
-            "component_appid": self.component_appid,
-            "copy_wx_verify": 1 if copy_wx_verify else 0,
-            "redirect_uri": redirect_uri,
-        })
-        return f"{FASTREGISTERAUTH_PAGE}?{query}"
+        return fastregisterauth_link(self.component_appid, mp_appid, redirect_uri, copy_wx_verify=copy_wx_verify)
 
     def fastregister(self, mp_appid: str, ticket: str) -> FastRegisterResult:
         """POST /cgi-bin/account/fastregister with the 公众号's authorizer token."""
