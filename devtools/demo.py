@@ -30,6 +30,7 @@ filing's order is printed as it happened. Ctrl-C stops every process.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import time
@@ -282,13 +283,16 @@ def _play(console: Console, stack: Stack, timeout: float, keep_running: bool, re
     detail = launch_detail(res, launch_id)
     _summary(console, detail)
     _filing_order(console, res, launch_id)
-    if on_wechat is not None:
-        _who_decided(console, res, launch_id, on_wechat)
-        on_wechat.close()
     mail, phone = sinks
+    ok = detail["status"] == "released"
+    if on_wechat is not None:
+        record = who_decided(res, launch_id, on_wechat.calls(), on_wechat.pushes())
+        _print_who_decided(console, record)
+        on_wechat.close()
+        record.update(launch_id=launch_id, released=ok, mails=mail.count, phone_messages=phone.count)
+        (stack.base / RECORD_FILE).write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
     console.print(f"告警 / alerts: {mail.count} 封邮件 / mails → {mail.log}；{phone.count} 条手机通知 / phone "
                   f"messages → {phone.log}")
-    ok = detail["status"] == "released"
     console.print(("[green]已发布上线 / released[/green]" if ok else "[red]未在时限内完成 / did not finish in time[/red]")
                   + f" — 在 Prefect UI 查看 / see it in the Prefect UI: {detail['url']}")
     if keep_running and ok:
@@ -346,30 +350,39 @@ _PUSH_GATES = {"weapp_audit_success": ("code-review",), "weapp_audit_fail": ("co
                "notify_third_fasteregister": ("platform-registration",)}
 
 
-def _who_decided(console: Console, res, launch_id: str, on_wechat) -> None:
-    """Per step, who decided it (channel), what the tool did on WeChat, and the push that was
-    dropped and how it was recovered."""
-    from rich.table import Table
+ACTS = ("fastregisterenterpriseweapp", "api_query_auth", "addcategory", "modifysignature", "upload",
+        "modifyheadimage", "setnickname", "create_icp_verifytask", "upload_icp_media", "apply_icp_filing",
+        "submit_audit", "release")
+POLLS = ("get_latest_auditstatus", "get_icp_entrance_info", "query_icp_verifytask", "get_online_icp_order",
+         "getaccountbasicinfo", "getallcategories", "getcategory", "checkwxverifynickname", "api_wxa_querynickname")
+RECORD_FILE = "demo-record.json"  # beside the stack's logs: what the printout says, for a test or a script
 
+
+def who_decided(res, launch_id: str, calls: list[dict], pushes: list[dict]) -> dict:
+    """What happened on WeChat's side of one launch, from the store and the stand-in's own logs
+    (``calls``, ``pushes``): per decision who made it (tool, push, poll, person) with a note, the
+    WeChat calls the tool made and how often (WeChat's errcode 0 only; the developers' /wxa/commit
+    aside), the calls WeChat refused (by errcode), which dropped push was recovered by the
+    watcher's poll, and the WeChat-side steps a person entered."""
     catalogue = res.catalogue
-    dropped = [p for p in on_wechat.pushes() if p["status"] == "dropped"]
+    dropped = [p for p in pushes if p["status"] == "dropped"]
+    unmatched = list(dropped)
     history = sorted(res.store.history(launch_id), key=lambda d: (d.decided_at, d.id))
-    table = Table(title="谁决定了每一步 / who decided each step")
-    for column in ("步骤 / step", "结果 / outcome", "决定者 / decided by", "渠道 / channel", "说明 / note"):
-        table.add_column(column)
+    rows: list[dict] = []
     counts: dict[str, int] = {}
-    recovered: list[str] = []
+    recovered: list[dict] = []
     for d in history:
         label, kind = _who(d, catalogue)
         counts[kind] = counts.get(kind, 0) + 1
         note = ""
         if kind == "poll":
-            lost = [p for p in dropped if d.gate in _PUSH_GATES.get(p["kind"], ())]
+            lost = [p for p in unmatched if d.gate in _PUSH_GATES.get(p["kind"], ())]
             if lost:
                 p = lost[0]
                 note = f"推送 {p['kind']} #{p['id']} 被故意丢弃，巡检补回 / push {p['kind']} #{p['id']} dropped on purpose; recovered"
-                recovered.append(f"{p['kind']} (#{p['id']}) → {d.gate} #{d.attempt} {d.outcome}")
-                dropped.remove(p)
+                recovered.append({"push": p["kind"], "id": p["id"], "gate": d.gate, "attempt": d.attempt,
+                                  "outcome": d.outcome})
+                unmatched.remove(p)
             elif d.gate == "sms-verification":
                 note = "短信结果无推送，查询 get_icp_entrance_info / no push carries the SMS result"
             elif d.gate == "wechat-verification":
@@ -382,32 +395,48 @@ def _who_decided(console: Console, res, launch_id: str, on_wechat) -> None:
                     "platform is authorised")
         elif kind == "person" and d.gate == "wechat-verification":
             note = "认证结果由运营登记 / the 认证 result entered by staff"
-        table.add_row(f"{d.gate} #{d.attempt}", d.outcome, label, d.channel, note)
-    console.print(table)
-    # Every WeChat API call but the developers' /wxa/commit was the tool's own (tokens, actions, look-ups, polls).
-    calls: dict[str, int] = {}
-    for c in on_wechat.calls():
+        rows.append({"gate": d.gate, "attempt": d.attempt, "outcome": d.outcome, "label": label, "kind": kind,
+                     "channel": d.channel, "note": note})
+    made: dict[str, int] = {}
+    refused: dict[str, list[int]] = {}
+    for c in calls:
+        name = c["path"].rsplit("/", 1)[-1]
         if c["errcode"] == 0 and c["path"] != "/wxa/commit":
-            name = c["path"].rsplit("/", 1)[-1]
-            calls[name] = calls.get(name, 0) + 1
-    acts = ("fastregisterenterpriseweapp", "api_query_auth", "addcategory", "modifysignature", "upload",
-            "modifyheadimage", "setnickname", "create_icp_verifytask", "upload_icp_media", "apply_icp_filing",
-            "submit_audit", "release")
-    polls = ("get_latest_auditstatus", "get_icp_entrance_info", "query_icp_verifytask", "get_online_icp_order",
-             "getaccountbasicinfo", "getallcategories", "getcategory", "checkwxverifynickname",
-             "api_wxa_querynickname")
+            made[name] = made.get(name, 0) + 1
+        elif c["errcode"] != 0:
+            refused.setdefault(name, []).append(c["errcode"])
+    wechat_side = [f"{d.gate} #{d.attempt}" for d in history if _who(d, catalogue)[1] == "person"
+                   and (catalogue.gates[d.gate].actor in ("wechat", "bureau") or catalogue.gates[d.gate].action)]
+    return {"decisions": rows, "counts": counts, "calls": made, "refused": refused,
+            "dropped": [{"push": p["kind"], "id": p["id"]} for p in dropped], "recovered": recovered,
+            "not_recovered": [p["kind"] for p in unmatched], "wechat_side_by_person": wechat_side}
+
+
+def _print_who_decided(console: Console, record: dict) -> None:
+    """Per step, who decided it (channel), what the tool did on WeChat, and the push that was
+    dropped and how it was recovered."""
+    from rich.table import Table
+
+    table = Table(title="谁决定了每一步 / who decided each step")
+    for column in ("步骤 / step", "结果 / outcome", "决定者 / decided by", "渠道 / channel", "说明 / note"):
+        table.add_column(column)
+    for row in record["decisions"]:
+        table.add_row(f"{row['gate']} #{row['attempt']}", row["outcome"], row["label"], row["channel"], row["note"])
+    console.print(table)
+    calls, counts = record["calls"], record["counts"]
     console.print("工具自己在微信上做的 / what the tool did on WeChat itself: "
-                  + ", ".join(f"{k} ×{calls[k]}" for k in acts if k in calls)
-                  + "；查询 / asked: " + ", ".join(f"{k} ×{calls[k]}" for k in polls if k in calls))
+                  + ", ".join(f"{k} ×{calls[k]}" for k in ACTS if k in calls)
+                  + "；查询 / asked: " + ", ".join(f"{k} ×{calls[k]}" for k in POLLS if k in calls))
     console.print(f"决定 / decisions: 工具自己 / by the tool itself {counts.get('tool', 0)}, 微信推送 / by WeChat's push "
                   f"{counts.get('push', 0)}, 工具向微信查询 / by the tool asking WeChat {counts.get('poll', 0)}, "
                   f"人 / by a person {counts.get('person', 0)}")
-    wechat_side = [f"{d.gate} #{d.attempt}" for d in history if _who(d, catalogue)[1] == "person"
-                   and (catalogue.gates[d.gate].actor in ("wechat", "bureau") or catalogue.gates[d.gate].action)]
+    wechat_side = record["wechat_side_by_person"]
     console.print("由人登记的微信侧步骤 / WeChat-side steps entered by a person: "
                   + (", ".join(wechat_side) if wechat_side else "无 / none"))
+    recovered = [f"{r['push']} (#{r['id']}) → {r['gate']} #{r['attempt']} {r['outcome']}" for r in record["recovered"]]
+    lost = record["not_recovered"]
     console.print("丢弃并补回的推送 / push dropped and recovered: " + ("; ".join(recovered) if recovered else
-                  "无 / none") + (f"；未补回 / not recovered: {', '.join(p['kind'] for p in dropped)}" if dropped else ""))
+                  "无 / none") + (f"；未补回 / not recovered: {', '.join(lost)}" if lost else ""))
 
 
 def run_up(home: Path) -> bool:

@@ -13,11 +13,14 @@ from tests.support.stack import ROOT, Stack
 
 SERVER_GROUP = "prefect-servers"  # every test on the session's SQLite stack, and the small `up` stacks
 SCALE_GROUP = "scale"  # the PostgreSQL two-worker scale test, then the fault suite's stacks
+E2E_GROUP = "platform-e2e"  # the demo against the WeChat stand-in (its own stack), then tests without a server
 
 
 def _group_of(item) -> str | None:
     if item.get_closest_marker("scale") or item.get_closest_marker("faults"):
         return SCALE_GROUP
+    if item.get_closest_marker("e2e"):
+        return E2E_GROUP
     if item.get_closest_marker("server"):
         return SERVER_GROUP
     return None
@@ -25,20 +28,21 @@ def _group_of(item) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Two groups, each on one pytest worker, its tests one after another: the scale test
-    and the fault suite (stacks of their own, PostgreSQL), and every other test that starts a
-    Prefect server (the session stack, `up`). They run beside each other (xdist hands out the
-    largest group first, the other next: one to each worker); the tests without a server run
-    on the third worker (`./dev test` starts three) and on whichever worker is free first. The
-    server groups mostly wait, so on two cores a third worker uses CPU that would sit idle.
+    """Three groups, each on one pytest worker, its tests one after another: the scale test
+    and the fault suite (stacks of their own, PostgreSQL); the demo against the WeChat stand-in
+    (tests/e2e, a stack of its own); and every other test that starts a Prefect server (the
+    session stack, `up`). They run beside each other (xdist hands out the groups in this order,
+    one to each of `./dev test`'s three workers); the tests without a server run on whichever
+    worker is free first — mostly the e2e group's, which is the shortest. The server groups
+    mostly wait, so on two cores three workers use CPU that would sit idle.
 
-    At most two Prefect servers on SQLite at once (one per group, each its own database file):
-    a saturated one fails its writes ("database is locked"), so the stacks of a group never
-    overlap. Beside the other group the stacks get slow, which the tests allow for. Every
-    worker sorts alike (xdist needs one order).
+    At most three Prefect servers on SQLite at once (one per group, each its own database
+    file): a saturated one fails its writes ("database is locked"), so the stacks of a group
+    never overlap. Beside the other groups the stacks get slow, which the tests allow for.
+    Every worker sorts alike (xdist needs one order).
     """
     items.sort(key=lambda item: 0 if item.get_closest_marker("scale") else 1 if item.get_closest_marker("faults")
-               else 2 if item.get_closest_marker("server") else 3)
+               else 2 if item.get_closest_marker("e2e") else 3 if item.get_closest_marker("server") else 4)
     for item in items:
         group = _group_of(item)
         if group:
