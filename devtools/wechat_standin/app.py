@@ -221,6 +221,18 @@ def create_app(standin: Standin) -> FastAPI:
             return world.authorizer_token(await _json(request))
         return await call(request, COMPONENT, fn)
 
+    @app.post("/cgi-bin/component/api_get_authorizer_list")
+    async def api_get_authorizer_list(request: Request):
+        async def fn(_):
+            return world.authorizer_list(await _json(request))
+        return await call(request, COMPONENT, fn)
+
+    @app.post("/cgi-bin/component/api_get_authorizer_info")
+    async def api_get_authorizer_info(request: Request):
+        async def fn(_):
+            return world.authorizer_info(await _json(request))
+        return await call(request, COMPONENT, fn)
+
     # ------------------------------------------------------------------ code, review, release
 
     def authorizer_post(path: str, method: Callable[[str, dict], dict]):

@@ -41,6 +41,7 @@ ERRMSG: dict[int, str] = {
     44002: "empty post data",  # RL
     45009: "reach max api daily quota limit",  # G, CT
     47001: "data format error",  # G, CT
+    61003: "component is not authorized by this account",  # G (api_get_authorizer_info, an unauthorised app)
     61005: "component ticket is expired",  # CT
     61006: "component ticket is invalid",  # CT
     61010: "code is expired",  # G (authorization_code of api_query_auth)

@@ -136,6 +136,10 @@ class Authorizer:
     original_id: str
     refresh_token: str
     authorized: bool = False  # until api_query_auth has been called with its code
+    # The admin consented (or WeChat registered it for the platform): WeChat counts it authorised
+    # from then on, listed by api_get_authorizer_list with its refresh token, code exchanged or not.
+    consented: bool = False
+    consented_at: float = 0.0
     committed: dict | None = None
     audits: list[Audit] = field(default_factory=list)
     releases: list[dict] = field(default_factory=list)  # newest last: {version, desc, time, reverted}
@@ -280,6 +284,7 @@ class World:
                 self.authorizers[appid] = auth
             if func_scopes is not None:
                 auth.func_scopes = tuple(int(i) for i in func_scopes)
+            auth.consented, auth.consented_at = True, self.now()
             code = "queryauthcode@@@" + _token(40)
             expires = self.now() + AUTH_CODE_LIFETIME
             self.auth_codes[code] = (appid, expires)
@@ -292,7 +297,7 @@ class World:
     def unauthorize(self, appid: str) -> None:
         with self.lock:
             auth = self._authorizer(appid)
-            auth.authorized = False
+            auth.authorized = auth.consented = False
             auth.refresh_token = "refreshtoken@@@" + _token(40)  # the old one stops working
             for token in self.tokens.values():
                 if token.appid == appid:
@@ -319,13 +324,40 @@ class World:
         # -> {authorizer_access_token, expires_in, authorizer_refresh_token}
         with self.lock:
             auth = self.authorizers.get(body.get("authorizer_appid") or "")
-            if auth is None or not auth.authorized:
+            if auth is None or not auth.consented:  # a refresh token from the list works unexchanged
                 raise WeChatError(61023)
             if body.get("authorizer_refresh_token") != auth.refresh_token:
                 raise WeChatError(61023)
             token = self._issue("authorizer", auth.appid)
         return {"authorizer_access_token": token.value, "expires_in": int(self.config.token_lifetime),
                 "authorizer_refresh_token": auth.refresh_token}
+
+    def authorizer_list(self, body: dict) -> dict:
+        # doc getAuthorizerList (api_get_authorizer_list): {component_appid, offset, count <= 500}
+        # -> {total_count, list: [{authorizer_appid, refresh_token, auth_time}]}, oldest first
+        if body.get("component_appid") != self.config.component_appid:
+            raise WeChatError(40013)
+        offset, count = body.get("offset"), body.get("count")
+        if not isinstance(offset, int) or not isinstance(count, int) or offset < 0 or not 0 < count <= 500:
+            raise WeChatError(40097, "invalid args: offset, count (1..500)")
+        with self.lock:
+            listed = sorted((a for a in self.authorizers.values() if a.consented), key=lambda a: a.consented_at)
+            page = [{"authorizer_appid": a.appid, "refresh_token": a.refresh_token, "auth_time": int(a.consented_at)}
+                    for a in listed[offset:offset + count]]
+        return {"total_count": len(listed), "list": page}
+
+    def authorizer_info(self, body: dict) -> dict:
+        # doc getAuthorizerInfo (api_get_authorizer_info): {component_appid, authorizer_appid} ->
+        # {authorizer_info: {nick_name, user_name, …}, authorization_info: {authorizer_appid, func_info}}
+        if body.get("component_appid") != self.config.component_appid:
+            raise WeChatError(40013)
+        with self.lock:
+            auth = self.authorizers.get(body.get("authorizer_appid") or "")
+            if auth is None or not auth.consented:
+                raise WeChatError(61003, "component is not authorized by this account")
+            return {"authorizer_info": {"nick_name": auth.profile.nickname, "user_name": auth.original_id},
+                    "authorization_info": {"authorizer_appid": auth.appid,
+                                           "func_info": [{"funcscope_category": {"id": i}} for i in auth.func_scopes]}}
 
     def _authorizer(self, appid: str | None) -> Authorizer:
         auth = self.authorizers.get(appid or "")

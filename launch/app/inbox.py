@@ -152,8 +152,14 @@ def _registered_effect(res: Resources, event, at: datetime, *, background: bool 
     def exchange() -> None:
         try:
             platform.auth.query_auth(event.auth_code, at=at)
-        except Exception as exc:  # noqa: BLE001 - staff can authorise again (weapp-launch wechat authorize)
+            return
+        except Exception as exc:  # noqa: BLE001 - the code may have expired (a late retry): ask WeChat's list
             log.warning("fast registration: exchanging the auth code failed: %s", type(exc).__name__)
+        try:
+            if not platform.auth.recover(event.appid, at=at):
+                log.warning("fast registration: WeChat does not list the new mini program as authorised")
+        except Exception as exc:  # noqa: BLE001 - staff can authorise again (weapp-launch wechat authorize)
+            log.warning("fast registration: recovering the authorisation failed: %s", type(exc).__name__)
 
     if background:  # the receiver's writer thread answers WeChat's pushes: no WeChat call on it
         threading.Thread(target=exchange, name="weapp-fastregister-auth", daemon=True).start()

@@ -101,6 +101,7 @@ RECONCILED_GATES = REVIEW_GATES + FACE_GATES + FILING_GATES + VERIFY_GATES
 REVIEW, FACE, FILING = "get_latest_auditstatus", "query_icp_verifytask", "get_icp_entrance_info"
 ONLINE_ORDER = "get_online_icp_order"
 REGISTRATION = "fastregisterenterpriseweapp"
+AUTHORIZERS = "api_get_authorizer_list"
 ACCOUNT = "getaccountbasicinfo"
 BUREAU_GATE = "bureau-review"
 NO_NUMBER_NOTE = ("微信称已备案，但已备案详情中没有小程序备案号；请在管局审核关卡登记 / WeChat says filed but its filed "
@@ -419,6 +420,11 @@ def _registration(p: _Pass, steps: list[StepRecord]) -> None:
         if task is None:
             continue
         authorised = not task.appid or task.appid in p.authorised()
+        if not authorised:  # the push with its auth code was lost: WeChat lists the refresh token
+            recovered = p.ask(AUTHORIZERS, [step], lambda appid=task.appid: p.platform.auth.recover(appid, at=p.report.now))
+            authorised = bool(recovered)
+            if authorised:
+                p.authorised().add(task.appid)
         p.decide(step, registration_task_plan(task.status, task.appid, decided_by=DECIDED_BY_API,
                                               authorised=authorised), REGISTRATION)
 

@@ -222,9 +222,10 @@ def fastregister_plan(event: FastRegisterResult, path: str | None = None) -> Pla
 REGISTRATION_FAILED_STATUSES = (5, 11)
 
 
-NOT_AUTHORISED_NOTE = ("平台代注册完成，但查询结果不含授权码：请客户管理员授权第三方平台（weapp-launch wechat authorize） / "
-                       "registered, but the query carries no auth code: have the client's admin authorise the platform "
-                       "(weapp-launch wechat authorize)")
+NOT_AUTHORISED_NOTE = ("平台代注册完成，但微信的已授权账号列表中没有它（查询结果也不含授权码）：请客户管理员授权第三方平台"
+                       "（weapp-launch wechat authorize） / registered, but WeChat does not list it among the accounts "
+                       "authorised to the platform (and the query carries no auth code): have the client's admin "
+                       "authorise the platform (weapp-launch wechat authorize)")
 
 
 def registration_task_plan(status: int | None, appid: str | None, *, msg: str | None = None,
@@ -234,7 +235,8 @@ def registration_task_plan(status: int | None, appid: str | None, *, msg: str | 
     WeChat's words (a new task follows); still waiting -> nothing. A push's non-zero status is
     always a failure (``pushed``); a queried status only when it is a known failure.
     ``authorised`` False (found by the query, whose answer carries no auth code, and the app id
-    not authorised to the platform): the decision's note tells staff to have it authorised."""
+    neither authorised here nor in WeChat's authoriser list): the decision's note tells staff to
+    have it authorised."""
     if appid and status in (None, 0, 12):
         note = "平台代注册完成 / registered by the platform" if authorised else NOT_AUTHORISED_NOTE
         return Plan([_decision(PLATFORM_REGISTRATION, "registered", decided_by=decided_by, appid=appid, note=note)])

@@ -91,3 +91,40 @@ def test_unauthorized_stops_the_tokens(standin):
     standin.control("unauthorize", appid=app.appid)
     assert standin.call("/wxa/get_latest_auditstatus", app.token)["errcode"] == 42001
     assert [p["kind"] for p in standin.pushes()][-1] == "unauthorized"
+
+
+def test_the_authorizer_list_pages_through_consented_accounts(standin):
+    """getAuthorizerList lists every account that consented (code exchanged or not) with its
+    refresh token, oldest first, in pages of at most 500; a revoked one leaves the list."""
+    ct = standin.component_token()
+    cfg = standin.standin.config
+    exchanged = standin.authorized()  # consented and its code exchanged
+    waiting = standin.control("authorize", push=False)  # consented, code never exchanged
+    revoked = standin.control("authorize", push=False)
+    standin.control("unauthorize", appid=revoked["appid"])
+    page = {"component_appid": cfg.component_appid, "offset": 0, "count": 1}
+    first = standin.call("/cgi-bin/component/api_get_authorizer_list", ct, page)
+    second = standin.call("/cgi-bin/component/api_get_authorizer_list", ct, {**page, "offset": 1})
+    assert first["errcode"] == second["errcode"] == 0 and first["total_count"] == 2
+    listed = first["list"] + second["list"]
+    assert [r["authorizer_appid"] for r in listed] == [exchanged.appid, waiting["appid"]]
+    assert listed[0]["refresh_token"] == exchanged.refresh_token
+    # the unexchanged account's refresh token works as it is
+    fresh = standin.call("/cgi-bin/component/api_authorizer_token", ct, {
+        "component_appid": cfg.component_appid, "authorizer_appid": waiting["appid"],
+        "authorizer_refresh_token": listed[1]["refresh_token"]})
+    assert fresh["errcode"] == 0
+    for bad in ({**page, "count": 501}, {**page, "count": 0}, {**page, "offset": -1}, {**page, "component_appid": "wx1"}):
+        assert standin.call("/cgi-bin/component/api_get_authorizer_list", ct, bad)["errcode"] in (40097, 40013)
+
+
+def test_the_authorizer_info_names_the_permission_sets(standin):
+    ct = standin.component_token()
+    cfg = standin.standin.config
+    consent = standin.control("authorize", push=False, func_scopes=[18, 30])
+    body = {"component_appid": cfg.component_appid, "authorizer_appid": consent["appid"]}
+    info = standin.call("/cgi-bin/component/api_get_authorizer_info", ct, body)
+    assert info["errcode"] == 0
+    assert [f["funcscope_category"]["id"] for f in info["authorization_info"]["func_info"]] == [18, 30]
+    standin.control("unauthorize", appid=consent["appid"])
+    assert standin.call("/cgi-bin/component/api_get_authorizer_info", ct, body)["errcode"] == 61003

@@ -100,6 +100,25 @@ def test_authorisation_stores_encrypted_tokens(standin, platform):
     assert standin.calls("/cgi-bin/component/api_component_token") == 1
 
 
+def test_an_unexchanged_authorisation_is_recovered_from_wechats_list(standin, platform):
+    """A consent whose auth code was never exchanged: recover() pages through
+    api_get_authorizer_list, stores the refresh token (encrypted) and the permission sets from
+    api_get_authorizer_info, and the account's calls work; an account WeChat does not list is
+    not invented."""
+    remember_ticket(platform.store, standin.ticket(), datetime.now(UTC), component_appid=COMPONENT_APPID)
+    for _ in range(2):
+        standin.control("authorize", push=False)  # other clients, listed first
+    lost = standin.control("authorize", push=False, func_scopes=[18, 156, 30])
+    assert platform.auth.recover(lost["appid"], page=1) is True
+    assert standin.calls("/cgi-bin/component/api_get_authorizer_list") == 3  # page by page, to the third
+    state = platform.store.authorizer_state(lost["appid"])
+    assert state.refresh_token.startswith("refreshtoken@@@") and state.func_info == [18, 30, 156]
+    commit(platform, lost["appid"])  # its token comes from the recovered refresh token
+    assert standin.calls("/cgi-bin/component/api_authorizer_token") == 1
+    assert platform.auth.recover("wx00000000000000ff", page=2) is False
+    assert platform.store.authorizer_state("wx00000000000000ff") is None
+
+
 def test_token_expiry_mid_launch_refreshes_once(standin, platform):
     appid = authorise(standin, platform)
     commit(platform, appid)

@@ -122,11 +122,47 @@ def test_a_lost_push_is_found_by_the_watchers_query(world, standin):
     assert [(d.gate, d.attempt, d.outcome) for d in report.decided] == [("platform-registration", 1, "registered")]
     decision = world.res.store.get_decision(launch_id, "platform-registration", 1)
     assert decision.channel == "wechat-api" and decision.actor == DECIDED_BY_API
-    assert world.res.store.get_launch(launch_id).appid == decision.payload["appid"]
-    # the query carries no auth code: the decision tells staff to have the platform authorised
-    assert "wechat authorize" in decision.payload["note"] and " / " in decision.payload["note"]
-    # the lost push arrives after all: a duplicate
+    appid = decision.payload["appid"]
+    assert world.res.store.get_launch(launch_id).appid == appid
+    # the query carries no auth code, and none was exchanged; WeChat's authoriser list has the
+    # refresh token: the platform is authorised with no staff step, every permission set recorded
+    assert standin.calls("/cgi-bin/component/api_query_auth") == 0
+    assert standin.calls("/cgi-bin/component/api_get_authorizer_list") == 1
+    assert "wechat authorize" not in decision.payload["note"]
+    state = world.res.store.authorizer_state(appid)
+    assert state is not None and {18, 156, 30} <= set(state.func_info)
+    assert world.res.wechat.account.get_account_basic_info(appid).appid == appid  # its token works
+    # the lost push arrives after all: a duplicate, and its (now stale) code changes nothing
     assert deliver(world, last_push(standin)[0]) == InboxResult.DUPLICATE
+
+
+def test_a_registration_wechat_does_not_list_as_authorised_leaves_a_note(world, standin):
+    launch_id = world.new_launch(path="platform_fast_registration")
+    standin.control("drop", kind="notify_third_fasteregister")
+    registered = standin.control("legal_person")
+    standin.control("unauthorize", appid=registered["appid"])  # the admin revoked it at once
+    world.clock.advance(seconds=WAIT + 60)
+    reconcile(world.res, world.res.wechat, world.res.now(), older_than_seconds=WAIT)
+    world.orch.drain()
+    decision = world.res.store.get_decision(launch_id, "platform-registration", 1)
+    assert decision.outcome == "registered" and decision.payload["appid"] == registered["appid"]
+    # not in WeChat's list: the decision tells staff to have the platform authorised
+    assert "wechat authorize" in decision.payload["note"] and " / " in decision.payload["note"]
+    assert world.res.store.authorizer_state(registered["appid"]) is None
+
+
+def test_a_failed_code_exchange_falls_back_to_wechats_list(world, standin):
+    launch_id = world.new_launch(path="platform_fast_registration")
+    standin.control("drop", kind="notify_third_fasteregister")
+    standin.control("legal_person")
+    message = last_push(standin)[0]
+    standin.advance(seconds=3600, finish=False)  # the push comes back an hour late: its code has expired
+    remember_ticket(world.res.store, standin.ticket(), datetime.now(UTC), component_appid=COMPONENT_APPID)
+    assert deliver(world, message) == InboxResult.APPLIED
+    appid = world.res.store.get_decision(launch_id, "platform-registration", 1).payload["appid"]
+    assert standin.calls("/cgi-bin/component/api_query_auth") == 1  # refused: 61010
+    assert appid in world.res.store.authorizer_appids()
+    assert world.res.wechat.account.get_account_basic_info(appid).appid == appid
 
 
 def test_an_expired_link_is_found_by_the_query_and_a_new_task_made(world, standin):

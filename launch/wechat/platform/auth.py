@@ -17,6 +17,11 @@ query_auth, get_pre_auth_url(_m)):
 - POST /cgi-bin/component/api_query_auth?component_access_token=… {component_appid,
   authorization_code} → {authorization_info: {authorizer_appid, authorizer_access_token,
   expires_in, authorizer_refresh_token, func_info: [{funcscope_category: {id}}]}}
+- POST /cgi-bin/component/api_get_authorizer_list {component_appid, offset, count ≤ 500} →
+  {total_count, list: [{authorizer_appid, refresh_token, auth_time}]} (getAuthorizerList: the
+  documented way back to a refresh token whose auth code was never exchanged)
+- POST /cgi-bin/component/api_get_authorizer_info {component_appid, authorizer_appid} →
+  {authorizer_info: {…}, authorization_info: {authorizer_appid, func_info}} (getAuthorizerInfo)
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from pydantic import BaseModel, Field
 from launch.wechat.platform.client import PlatformClient
 from launch.wechat.platform.tokens import PlatformTokens, expiry
 
-__all__ = ["AuthApi", "Authorization", "PreAuthCode", "FuncScope"]
+__all__ = ["AuthApi", "Authorization", "FuncScope", "ListedAuthorizer", "PreAuthCode"]
 
 PC_PAGE = "https://mp.weixin.qq.com/cgi-bin/componentloginpage"
 MOBILE_PAGE = "https://mp.weixin.qq.com/safe/bindcomponent"
@@ -60,6 +65,17 @@ class Authorization(BaseModel):
 
     def permission_sets(self) -> list[int]:
         return sorted({f.funcscope_category.id for f in self.func_info})
+
+
+class ListedAuthorizer(BaseModel):
+    """One row of api_get_authorizer_list (the refresh token hidden from repr)."""
+
+    authorizer_appid: str
+    refresh_token: str = Field(repr=False)
+    auth_time: int = 0
+
+
+LIST_PAGE = 500  # getAuthorizerList's largest page
 
 
 class AuthApi:
@@ -110,3 +126,35 @@ class AuthApi:
             func_info=info.permission_sets(),
         )
         return info
+
+    def authorizer_list(self, offset: int = 0, count: int = LIST_PAGE) -> tuple[int, list[ListedAuthorizer]]:
+        """One page of the accounts authorised to the platform: (total_count, rows)."""
+        data = self.client.component("POST", "/cgi-bin/component/api_get_authorizer_list", body={
+            "component_appid": self.tokens.component_appid, "offset": offset, "count": count})
+        rows = [ListedAuthorizer.model_validate(r) for r in data.get("list") or []]
+        return int(data.get("total_count") or 0), rows
+
+    def permission_sets_of(self, appid: str) -> list[int]:
+        """The permission sets ``appid`` granted the platform (api_get_authorizer_info)."""
+        data = self.client.component("POST", "/cgi-bin/component/api_get_authorizer_info", body={
+            "component_appid": self.tokens.component_appid, "authorizer_appid": appid})
+        info = data.get("authorization_info") or {}
+        return sorted({_FuncInfo.model_validate(f).funcscope_category.id for f in info.get("func_info") or []})
+
+    def recover(self, appid: str, *, at: datetime | None = None, page: int = LIST_PAGE) -> bool:
+        """An account WeChat counts as authorised whose auth code we never exchanged (a lost push,
+        a failed exchange): find its refresh token in api_get_authorizer_list (page by page) and
+        its permission sets with api_get_authorizer_info, and store them as ``query_auth`` does.
+        False when WeChat does not list it (not authorised after all)."""
+        offset = 0
+        while True:
+            total, rows = self.authorizer_list(offset, page)
+            found = next((r for r in rows if r.authorizer_appid == appid), None)
+            if found is not None:
+                break
+            offset += len(rows)
+            if not rows or offset >= total:
+                return False
+        sets = self.permission_sets_of(appid)
+        self.tokens.store.save_authorizer(appid, found.refresh_token, at=at or self.tokens.now(), func_info=sets)
+        return True

@@ -161,6 +161,8 @@ _TABLE: dict[int, tuple[type[WeChatApiError], str, str]] = {
             "credential invalid or not the latest (the access_token was refreshed elsewhere, or the secret is wrong)"),
     42001: (TokenInvalid, "access_token 已过期（有效期 2 小时）", "access_token expired (they live 2 hours)"),
     40014: (TokenInvalid, "access_token 无效", "invalid access_token"),
+    61003: (WeChatApiError, "该账号未授权给第三方平台（或已取消授权）",
+            "the account has not authorised the platform (or has revoked it)"),
     # busy, rate limits
     -1: (WeChatBusy, "微信系统繁忙，稍候再试", "WeChat is busy; try again shortly"),
     45011: (RateLimited, "接口调用太频繁（分钟级频率限制），下一分钟再试",
