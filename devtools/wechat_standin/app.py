@@ -203,35 +203,19 @@ def create_app(standin: Standin) -> FastAPI:
             return world.component_token(await _json(request))
         return await call(request, NONE, fn)
 
-    @app.post("/cgi-bin/component/api_create_preauthcode")
-    async def api_create_preauthcode(request: Request):
-        async def fn(_):
-            return world.create_preauthcode(await _json(request))
-        return await call(request, COMPONENT, fn)
+    def component_post(path: str, method: Callable[[dict], dict]):
+        """A call of the platform itself (component_access_token): WeChat's body to ``method``."""
+        @app.post(path, name=path)
+        async def route(request: Request):
+            async def fn(_):
+                return method(await _json(request))
+            return await call(request, COMPONENT, fn)
 
-    @app.post("/cgi-bin/component/api_query_auth")
-    async def api_query_auth(request: Request):
-        async def fn(_):
-            return world.query_auth(await _json(request))
-        return await call(request, COMPONENT, fn)
-
-    @app.post("/cgi-bin/component/api_authorizer_token")
-    async def api_authorizer_token(request: Request):
-        async def fn(_):
-            return world.authorizer_token(await _json(request))
-        return await call(request, COMPONENT, fn)
-
-    @app.post("/cgi-bin/component/api_get_authorizer_list")
-    async def api_get_authorizer_list(request: Request):
-        async def fn(_):
-            return world.authorizer_list(await _json(request))
-        return await call(request, COMPONENT, fn)
-
-    @app.post("/cgi-bin/component/api_get_authorizer_info")
-    async def api_get_authorizer_info(request: Request):
-        async def fn(_):
-            return world.authorizer_info(await _json(request))
-        return await call(request, COMPONENT, fn)
+    component_post("/cgi-bin/component/api_create_preauthcode", world.create_preauthcode)
+    component_post("/cgi-bin/component/api_query_auth", world.query_auth)
+    component_post("/cgi-bin/component/api_authorizer_token", world.authorizer_token)
+    component_post("/cgi-bin/component/api_get_authorizer_list", world.authorizer_list)
+    component_post("/cgi-bin/component/api_get_authorizer_info", world.authorizer_info)
 
     # ------------------------------------------------------------------ code, review, release
 
