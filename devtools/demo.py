@@ -16,7 +16,9 @@ first code-review result) is dropped on purpose and the watcher's poll of WeChat
 recovers it. The simulator answers only what people do (client, staff, designers,
 developers); the legal person's authorisation, the admin's face check, the principal's 12381
 SMS and WeChat's and the bureau's reviewers act on the stand-in. At the end a table says who
-decided every step: the tool itself, WeChat's push, the tool asking WeChat, or a person.
+decided every step: the tool itself, WeChat's push, the tool asking WeChat, or a person; the same
+record (with WeChat's own call and push logs) is written to <home>/demo/demo-record.json, which
+tests/e2e checks.
 
 `--manual` (`run_demo(manual=True)`): no platform, every gate manual as for an agency
 working in the console by hand; the simulator plays staff, client, WeChat (pushes it makes
