@@ -203,6 +203,12 @@ def create_app(standin: Standin) -> FastAPI:
             return world.component_token(await _json(request))
         return await call(request, NONE, fn)
 
+    @app.post("/cgi-bin/component/api_start_push_ticket")
+    async def api_start_push_ticket(request: Request):
+        async def fn(_):
+            return world.start_push_ticket(await _json(request))
+        return await call(request, NONE, fn)
+
     def component_post(path: str, method: Callable[[dict], dict]):
         """A call of the platform itself (component_access_token): WeChat's body to ``method``."""
         @app.post(path, name=path)

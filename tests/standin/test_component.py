@@ -128,3 +128,18 @@ def test_the_authorizer_info_names_the_permission_sets(standin):
     assert [f["funcscope_category"]["id"] for f in info["authorization_info"]["func_info"]] == [18, 30]
     standin.control("unauthorize", appid=consent["appid"])
     assert standin.call("/cgi-bin/component/api_get_authorizer_info", ct, body)["errcode"] == 61003
+
+
+def test_start_push_ticket_checks_the_secret_and_pushes_a_ticket(standin):
+    cfg = standin.standin.config
+    path = "/cgi-bin/component/api_start_push_ticket"
+    before = len(standin.pushes("component_verify_ticket"))
+    assert standin.call(path, body={"component_appid": cfg.component_appid})["errcode"] == 41004
+    assert standin.call(path, body={"component_appid": cfg.component_appid,
+                                    "component_secret": "wrong"})["errcode"] == 40125
+    assert standin.call(path, body={"component_appid": "wx1", "component_secret": cfg.component_appsecret})["errcode"] == 40013
+    assert len(standin.pushes("component_verify_ticket")) == before  # refused: nothing pushed
+    ok = standin.call(path, body={"component_appid": cfg.component_appid, "component_secret": cfg.component_appsecret})
+    assert ok["errcode"] == 0
+    standin.http.post("/_standin/flush")
+    assert len(standin.pushes("component_verify_ticket")) == before + 1

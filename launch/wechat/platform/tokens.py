@@ -56,6 +56,11 @@ __all__ = [
 log = logging.getLogger("weapp_launch.wechat.platform")
 
 DEFAULT_MARGIN = timedelta(minutes=10)
+# Asking WeChat to (re)start its ticket pushes (api_start_push_ticket): at most once per window,
+# across processes (a nonce per window); WeChat pushes every 10 minutes once it runs.
+START_PUSH_SCOPE = "wechat-start-push-ticket"
+START_PUSH_WINDOW_SECONDS = 600
+TICKET_GONE = (61005, 61006)  # the ticket expired (12 h) or is not WeChat's current one
 
 
 class PlatformNotConfigured(RuntimeError):
@@ -180,19 +185,44 @@ class PlatformTokens:
             ):
                 return state.token  # type: ignore[return-value]
             if state is None or not state.ticket:
+                self.ask_for_tickets()
                 raise NoVerifyTicket(
                     "尚未收到 component_verify_ticket（微信每 10 分钟推送一次到授权事件接收 URL）/ no "
                     "component_verify_ticket received yet (WeChat pushes one every 10 minutes to the "
                     "authorisation-event URL)"
                 )
             if self.store.claim_component_refresh(self.owner, now, self.lease_seconds):
-                return self._refresh_component(stale)
+                try:
+                    return self._refresh_component(stale)
+                except Exception as exc:
+                    if getattr(exc, "errcode", None) in TICKET_GONE:  # the pushes stopped reaching us
+                        self.ask_for_tickets()
+                    raise
             if time.monotonic() >= deadline:
                 raise TokenRefreshTimeout(
                     "另一进程正在刷新第三方平台令牌，等待超时 / another process holds the component token's "
                     "refresh lease and no fresh token appeared in time"
                 )
             self.sleep(self.poll_seconds)
+
+    def ask_for_tickets(self) -> bool:
+        """No usable component_verify_ticket (a new install, or the receiver missed WeChat's pushes
+        for 12 h): ask WeChat to start pushing them again (api_start_push_ticket, with the secret),
+        at most once per ``START_PUSH_WINDOW_SECONDS`` across processes. True when WeChat was asked
+        and accepted; a failure is logged by its type only and the next window asks again."""
+        now = self.now()
+        window = int(now.timestamp() // START_PUSH_WINDOW_SECONDS)
+        try:
+            if not self.store.take_nonce(START_PUSH_SCOPE, f"{self.component_appid}:{window}", now,
+                                         2 * START_PUSH_WINDOW_SECONDS):
+                return False
+            self.client.anonymous("POST", "/cgi-bin/component/api_start_push_ticket", body={
+                "component_appid": self.component_appid, "component_secret": self._secret.get_secret_value()})
+        except Exception as exc:  # noqa: BLE001 - the caller's own error (no ticket) is what it reports
+            log.warning("asking WeChat to push component_verify_ticket failed: %s", type(exc).__name__)
+            return False
+        log.info("asked WeChat to (re)start pushing component_verify_ticket (api_start_push_ticket)")
+        return True
 
     def _refresh_component(self, stale: str | None) -> str:
         try:
