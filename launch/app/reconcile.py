@@ -422,6 +422,8 @@ def _registration(p: _Pass, steps: list[StepRecord]) -> None:
         authorised = not task.appid or task.appid in p.authorised()
         if not authorised:  # the push with its auth code was lost: WeChat lists the refresh token
             recovered = p.ask(AUTHORIZERS, [step], lambda appid=task.appid: p.platform.auth.recover(appid, at=p.report.now))
+            if recovered is None:  # WeChat could not answer (reported): the next pass asks both again
+                continue
             authorised = bool(recovered)
             if authorised:
                 p.authorised().add(task.appid)

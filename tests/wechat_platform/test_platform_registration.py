@@ -136,6 +136,25 @@ def test_a_lost_push_is_found_by_the_watchers_query(world, standin):
     assert deliver(world, last_push(standin)[0]) == InboxResult.DUPLICATE
 
 
+def test_a_failed_authoriser_list_leaves_the_gate_for_the_next_pass(world, standin):
+    """WeChat cannot answer api_get_authorizer_list (an unexpected errcode): the gate is not
+    decided with a staff note; the next pass asks again and authorises."""
+    launch_id = world.new_launch(path="platform_fast_registration")
+    standin.control("drop", kind="notify_third_fasteregister")
+    standin.control("legal_person")
+    standin.control("fail", path="/cgi-bin/component/api_get_authorizer_list", errcode=40097)
+    world.clock.advance(seconds=WAIT + 60)
+    first = reconcile(world.res, world.res.wechat, world.res.now(), older_than_seconds=WAIT)
+    assert not first.decided and [e.api for e in first.errors] == ["api_get_authorizer_list"]
+    assert world.res.store.get_decision(launch_id, "platform-registration", 1) is None
+    second = reconcile(world.res, world.res.wechat, world.res.now(), older_than_seconds=WAIT)
+    world.orch.drain()
+    assert [(d.gate, d.outcome) for d in second.decided] == [("platform-registration", "registered")]
+    decision = world.res.store.get_decision(launch_id, "platform-registration", 1)
+    assert "wechat authorize" not in decision.payload["note"]
+    assert decision.payload["appid"] in world.res.store.authorizer_appids()
+
+
 def test_a_registration_wechat_does_not_list_as_authorised_leaves_a_note(world, standin):
     launch_id = world.new_launch(path="platform_fast_registration")
     standin.control("drop", kind="notify_third_fasteregister")
